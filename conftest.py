@@ -1,0 +1,35 @@
+"""Test-suite wide settings (repository root, so they reach notebooks/, solutions/, exercises/).
+
+* Headless mode for the kernels nbval starts (environment variables set here before
+  collection are inherited by those kernels): no progress bars, one final figure per training.
+* Every notebook cell is marked ``notebooks`` so ``pytest -m "not notebooks"`` runs the fast
+  unit suite alone.
+* Volatile mime types are never compared (PNG is already skipped by nbval).
+"""
+
+import os
+
+os.environ.setdefault("LECTUREKIT_HEADLESS", "1")
+os.environ.setdefault("TQDM_DISABLE", "1")
+os.environ.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+import pytest  # noqa: E402
+
+
+def pytest_collectstart(collector):
+    path = getattr(collector, "path", None)
+    if path is not None and path.suffix == ".ipynb" and hasattr(collector, "skip_compare"):
+        collector.skip_compare += (
+            "image/svg+xml",
+            "text/html",
+            "application/javascript",
+            "application/vnd.jupyter.widget-view+json",
+            "application/vnd.jupyter.widget-state+json",
+        )
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if item.__class__.__name__ == "IPyNbCell":
+            item.add_marker(pytest.mark.notebooks)

@@ -1,0 +1,44 @@
+"""lecturekit: the helper library of the course "From Action Recognition to Action Anticipation".
+
+Floors of the house (a module imports only from floors below it)::
+
+    course                        exercises, graders, notebook execution
+    viz, analysis                 plots, widgets, FLOP/parameter tables, AGA analysis
+    train, metrics, losses        the fit loop, top-k / mean top-5 recall, anticipation losses
+    models                        one file per model family, each a reading of its paper
+    layers                        shared blocks (shape checks, temporal shift, conv-RNN cells)
+    data                          ToyKitchens, moving glyphs, EPIC-KITCHENS-100 / frame folders
+
+``env`` (device, doctor, headless switch) sits beside them and imports nothing of the library.
+
+Importing ``lecturekit`` is cheap: sub-packages load on first use, so ``import lecturekit``
+pulls in neither matplotlib nor ipywidgets and never touches the network.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from .env import device, doctor, headless, in_colab, set_headless
+
+__version__ = "0.1.0"
+
+_SUBMODULES = (
+    "data", "layers", "models", "losses", "metrics", "train",
+    "viz", "analysis", "course", "features", "env",
+)
+
+__all__ = ["__version__", "device", "doctor", "headless", "in_colab", "set_headless", *_SUBMODULES]
+
+
+def __getattr__(name: str):
+    # Lazy sub-packages: ``lecturekit.data`` imports lecturekit/data on first access.
+    if name in _SUBMODULES:
+        module = importlib.import_module(f".{name}", __name__)
+        globals()[name] = module
+        return module
+    raise AttributeError(f"module 'lecturekit' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_SUBMODULES))

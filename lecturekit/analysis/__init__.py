@@ -1,0 +1,1 @@
+"""Analysis: parameter and FLOP tables, latency, CAMs, AGA dependency / counterfactual analysis."""

@@ -1,0 +1,109 @@
+"""The environment the course runs in: device choice, Colab detection, headless mode, doctor().
+
+This module imports nothing of the library, so every floor may use it (``data`` does not need
+to). Heavy imports (torch, matplotlib) happen inside functions.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import sys
+
+_HEADLESS_ENV = "LECTUREKIT_HEADLESS"
+_DEVICE_ENV = "LECTUREKIT_DEVICE"
+_TRUE = {"1", "true", "yes", "on"}
+
+
+def in_colab() -> bool:
+    """True when running inside a Google Colab runtime (Colab pre-imports ``google.colab``)."""
+    return "google.colab" in sys.modules
+
+
+def headless() -> bool:
+    """True when nobody is watching: CI, nbval, the execute command, or ``set_headless(True)``.
+
+    Headless code draws no progress bars and no live figures; a training run shows one final
+    figure instead. Set ``LECTUREKIT_HEADLESS=1`` (the test suite and ``python -m
+    lecturekit.course execute`` do) or call :func:`set_headless`.
+    """
+    return os.environ.get(_HEADLESS_ENV, "").strip().lower() in _TRUE
+
+
+def set_headless(flag: bool = True) -> None:
+    """Switch headless mode on or off for this process and the kernels it starts."""
+    os.environ[_HEADLESS_ENV] = "1" if flag else "0"
+
+
+def device(prefer: str | None = None):
+    """The best available torch device: CUDA, then Apple MPS, then CPU.
+
+    ``prefer`` (or the ``LECTUREKIT_DEVICE`` environment variable) forces a choice such as
+    ``"cpu"`` or ``"cuda:1"``. Every function of the library that computes takes a ``device``
+    argument defaulting to this.
+    """
+    import torch
+
+    choice = prefer or os.environ.get(_DEVICE_ENV)
+    if choice:
+        return torch.device(choice)
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def _version(module_name: str) -> str:
+    try:
+        module = __import__(module_name)
+    except Exception:  # noqa: BLE001 - a report, never a failure
+        return "not installed"
+    return getattr(module, "__version__", "unknown")
+
+
+def doctor(file=None) -> dict:
+    """Print (and return) a report of the environment the course will run in.
+
+    Reports library versions, the device the course will use (CUDA name and free memory, Apple
+    MPS, or CPU with its thread count), whether this is Colab, headless mode, and where generated
+    data is cached. Warns, never fails, on a CPU-only Colab runtime.
+    """
+    import torch
+
+    from . import __version__
+    from .data.cache import cache_dir
+
+    out = file or sys.stdout
+    dev = device()
+    report: dict = {
+        "lecturekit": __version__,
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "numpy": _version("numpy"),
+        "matplotlib": _version("matplotlib"),
+        "device": str(dev),
+        "colab": in_colab(),
+        "headless": headless(),
+        "cache": str(cache_dir()),
+    }
+    if dev.type == "cuda":
+        free, total = torch.cuda.mem_get_info(dev)
+        report["device_name"] = torch.cuda.get_device_name(dev)
+        report["device_memory"] = f"{free / 2**30:.1f} GiB free of {total / 2**30:.1f} GiB"
+    elif dev.type == "mps":
+        report["device_name"] = "Apple Metal (MPS)"
+    else:
+        report["device_name"] = f"CPU, {torch.get_num_threads()} threads"
+
+    width = max(len(k) for k in report)
+    for key, value in report.items():
+        print(f"{key:<{width}}  {value}", file=out)
+    if report["colab"] and dev.type == "cpu":
+        print(
+            "WARNING: this Colab runtime has no GPU. Everything still runs on the CPU, only "
+            "slower; for a GPU choose Runtime > Change runtime type > GPU.",
+            file=out,
+        )
+    return report

@@ -1,0 +1,1 @@
+"""Visual toolkit: storyboards, timelines, curves, confusion matrices, attention maps, widgets."""
