@@ -9,4 +9,8 @@ from .shapes import (
     unfold_time,
 )
 
+# --- recognition part 2: 2D backbone and temporal shift ---
+from .resnet2d import BasicBlock, Bottleneck, ResNet2d
+
 __all__ = ["check_frames", "check_sequence", "check_shape", "check_video", "fold_time", "unfold_time"]
+__all__ += ["BasicBlock", "Bottleneck", "ResNet2d"]  # recognition part 2
