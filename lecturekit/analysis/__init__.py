@@ -1,1 +1,4 @@
 """Analysis: parameter and FLOP tables, latency, CAMs, AGA dependency / counterfactual analysis."""
+
+# --- parameter / FLOP / latency tables (issue: recognition) ---
+from .flops import count_flops, count_macs, count_params, flop_table, format_flop_table, latency  # noqa: E402,F401

@@ -1,4 +1,34 @@
 """Course tooling: notebook execution, exercise generation, checks and grading.
 
 The top floor: it may import anything of lecturekit; nothing imports it.
+
+Students use the checks in their notebooks::
+
+    from lecturekit.course import check_temporal_shift
+    check_temporal_shift(temporal_shift)           # prints a verdict, returns a CheckResult
+
+Instructors use the command line (``python -m lecturekit.course --help``):
+``execute`` (store notebook outputs), ``build-exercises`` (solutions/ -> exercises/, ``--check``
+for drift and leaks) and ``grade`` (a folder of submissions -> CSV).
 """
+
+from .checking import CHECKS, Case, Check, CheckResult, Mistake, check, get_check, register_check
+from .checks import check_temporal_shift, check_topk_accuracy
+
+
+def build_exercises(*args, **kwargs):
+    """Generate exercises/ from solutions/ (see :mod:`lecturekit.course.exercises`)."""
+    from .exercises import build_exercises as _build
+
+    return _build(*args, **kwargs)
+
+
+def grade(*args, **kwargs):
+    """Grade a folder of submitted notebooks (see :mod:`lecturekit.course.grading`)."""
+    from .grading import grade as _grade
+
+    return _grade(*args, **kwargs)
+
+
+__all__ = ["CHECKS", "Case", "Check", "CheckResult", "Mistake", "build_exercises", "check",
+           "check_temporal_shift", "check_topk_accuracy", "get_check", "grade", "register_check"]

@@ -4,5 +4,49 @@ The bottom floor of the library: nothing here imports anything else of lectureki
 """
 
 from .cache import cache_dir, repo_root
+# --- ToyKitchens world, views and label-only baselines (Data part 1) ---
+from . import baselines
+from .baselines import NGram, bayes_next_action, ngram_next_action
+from .toykitchens import ToyClip, ToyKitchens, ToyView
+# --- real-data loaders, samplers, transforms, moving glyphs (Data part 2) ---
+from .epic import EPIC_COLUMNS, EpicKitchens, action_class, load_frame, tail_classes, write_epic_layout
+from .samplers import (
+    DenseSampler,
+    TSNSampler,
+    UniformSampler,
+    anticipation_indices,
+    dense_indices,
+    tsn_indices,
+    uniform_indices,
+)
+from .transforms import (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    Compose,
+    LabelMap,
+    RandomHorizontalFlip,
+    center_crop,
+    denormalize,
+    hflip,
+    normalize,
+    random_crop,
+    random_hflip,
+    resize,
+    reverse_time,
+    to_float,
+    to_uint8,
+)
+from .frames import FrameFolder, read_video_file
+from .glyphs import MovingGlyphs, split_observed
 
 __all__ = ["cache_dir", "repo_root"]
+__all__ += ["ToyKitchens", "ToyView", "ToyClip", "baselines", "NGram", "bayes_next_action", "ngram_next_action"]  # Data part 1
+__all__ += [  # Data part 2
+    "EPIC_COLUMNS", "EpicKitchens", "action_class", "load_frame", "tail_classes", "write_epic_layout",
+    "DenseSampler", "TSNSampler", "UniformSampler",
+    "anticipation_indices", "dense_indices", "tsn_indices", "uniform_indices",
+    "IMAGENET_MEAN", "IMAGENET_STD", "Compose", "LabelMap", "RandomHorizontalFlip", "center_crop",
+    "denormalize", "hflip", "normalize", "random_crop", "random_hflip", "resize", "reverse_time",
+    "to_float", "to_uint8",
+    "FrameFolder", "read_video_file", "MovingGlyphs", "split_observed",
+]

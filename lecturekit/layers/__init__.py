@@ -11,6 +11,8 @@ from .shapes import (
 
 # --- recognition part 2: 2D backbone and temporal shift ---
 from .resnet2d import BasicBlock, Bottleneck, ResNet2d
+from .temporal_shift import TemporalShift, online_shift_step, shift_folded, temporal_shift
 
 __all__ = ["check_frames", "check_sequence", "check_shape", "check_video", "fold_time", "unfold_time"]
-__all__ += ["BasicBlock", "Bottleneck", "ResNet2d"]  # recognition part 2
+__all__ += ["BasicBlock", "Bottleneck", "ResNet2d",  # recognition part 2
+            "TemporalShift", "online_shift_step", "shift_folded", "temporal_shift"]

@@ -1,0 +1,212 @@
+"""Convolutional recurrent cells: ConvLSTM (with optional per-channel peepholes) and ConvGRU.
+
+Papers
+    X. Shi, Z. Chen, H. Wang, D.-Y. Yeung, W.-K. Wong, W.-C. Woo, "Convolutional LSTM Network:
+    A Machine Learning Approach for Precipitation Nowcasting", NeurIPS 2015.
+    https://arxiv.org/abs/1506.04214
+    N. Ballas, L. Yao, C. Pal, A. Courville, "Delving Deeper into Convolutional Networks for
+    Learning Video Representations", ICLR 2016. https://arxiv.org/abs/1511.06432
+    (the ConvGRU of the GRU-RCN; X. Shi et al., NeurIPS 2017 (TrajGRU) use the torch form).
+
+An FC-LSTM in which every matrix product becomes a convolution: the input X_t and the states
+H_t, C_t are (C, H, W) maps, so the recurrence keeps the spatial layout. ConvLSTM equations
+(Shi et al., Eq. 3, with peepholes ``⊙`` on the cell)::
+
+    i_t = σ(W_xi * X_t + W_hi * H_{t-1} + w_ci ⊙ C_{t-1} + b_i)
+    f_t = σ(W_xf * X_t + W_hf * H_{t-1} + w_cf ⊙ C_{t-1} + b_f)
+    C_t = f_t ⊙ C_{t-1} + i_t ⊙ tanh(W_xc * X_t + W_hc * H_{t-1} + b_c)
+    o_t = σ(W_xo * X_t + W_ho * H_{t-1} + w_co ⊙ C_t + b_o)          (the NEW cell C_t)
+    H_t = o_t ⊙ tanh(C_t)
+
+Conventions (named because sources disagree)
+    - Gate order of the stacked convolution output is **(i, f, g, o)**, the order of
+      ``torch.nn.LSTM``; g is the candidate written tanh(...) above. ndrplz/ConvLSTM_pytorch
+      and NVlabs' Conv-TT-LSTM split as (i, f, o, g) instead.
+    - One bias vector of 4·C_h entries (``bias``); ``nn.LSTM`` has two (``bias_ih + bias_hh``),
+      which sum to this one. With one bias the parameter counts of Shi et al.'s Table 1 come
+      out exactly (see ``lecturekit.models.convlstm``).
+    - Peepholes: ``peephole="channel"`` gives one scalar per channel per gate (3·C_h weights,
+      broadcast over H×W) — the reading of the paper's Hadamard products that reproduces its
+      parameter counts. ``"none"`` drops them. Full H×W maps (as in Hzzone's port, which also
+      forgets to register them as parameters) are not offered: they tie the cell to one size.
+    - ``in_channels=0`` builds a cell with no input-to-state convolution: the first layer of
+      Shi et al.'s forecaster receives no input.
+    - Padding is ``k // 2`` on both sides; only odd kernels keep H×W, so even ones are refused.
+
+ConvGRU, two conventions that are NOT the same function (``convention=``)::
+
+    "torch"  (torch.nn.GRU, TrajGRU):  r = σ(W_xr*X + W_hr*H + b_r),  z = σ(W_xz*X + W_hz*H + b_z)
+             n = tanh(W_xn*X + b_xn + r ⊙ (W_hn*H + b_hn));    H_t = (1 − z) ⊙ n + z ⊙ H_{t-1}
+    "ballas" (Ballas et al., Eq. 4-7; Cho et al. 2014 up to z ↔ 1 − z):
+             h̃ = tanh(W_xn*X + b_xn + W_hn*(r ⊙ H) + b_hn);   H_t = (1 − z) ⊙ H_{t-1} + z ⊙ h̃
+
+The reset is applied after the recurrent convolution in "torch" and before it in "ballas",
+and z gates the old state in one and the candidate in the other. Both conventions own the
+same parameters (so one set of weights can be run both ways and the difference shown); the
+gate order of the stacked output is torch's (r, z, n). The lecture slide's GRU (u gates the
+old state, reset before A_s) is Cho's original form, i.e. "ballas" with z renamed 1 − u.
+
+Shapes (letters of ``lecturekit.layers.shapes``)
+    one step      x (B, C_in, H, W), state -> h (B, C_h, H, W), new state
+    a sequence    x (B, T, C_in, H, W) -> (B, T, C_h, H, W)    (time-major only inside this
+                  loop; public models take (B, C, T, H, W) and slice ``x[:, :, t]``)
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from .shapes import check_shape
+
+
+def _odd(kernel_size: int, what: str) -> int:
+    if kernel_size % 2 != 1:
+        raise ValueError(f"{what}: expected an odd kernel size (padding k // 2 keeps H×W), got {kernel_size}")
+    return kernel_size
+
+
+class ConvLSTMCell(nn.Module):
+    """One ConvLSTM step (Shi et al. 2015, Eq. 3), gate order (i, f, g, o).
+
+    Args:
+        in_channels: channels of X_t; 0 means the cell has no input (Shi's first forecaster).
+        hidden_channels: C_h, channels of H_t and C_t.
+        kernel_size: input-to-state kernel (odd).
+        state_kernel_size: state-to-state kernel (odd); defaults to ``kernel_size``.
+        peephole: ``"channel"`` (one weight per channel and gate) or ``"none"``.
+
+    Shape:
+        x (B, C_in, H, W) or None when ``in_channels == 0``; state ``(h, c)`` each
+        (B, C_h, H, W) or None (zeros) -> ``h`` (B, C_h, H, W) and ``(h, c)``.
+
+    Example:
+        >>> cell = ConvLSTMCell(3, 8, kernel_size=3)
+        >>> h, (h, c) = cell(torch.zeros(2, 3, 7, 9))
+        >>> tuple(h.shape)
+        (2, 8, 7, 9)
+    """
+
+    def __init__(self, in_channels: int, hidden_channels: int, kernel_size: int = 3, *,
+                 state_kernel_size: int | None = None, peephole: str = "none"):
+        super().__init__()
+        if peephole not in ("none", "channel"):
+            raise ValueError(f"peephole: expected 'none' or 'channel', got {peephole!r}")
+        k_x = _odd(kernel_size, "ConvLSTMCell kernel_size")
+        k_h = _odd(state_kernel_size if state_kernel_size is not None else kernel_size,
+                   "ConvLSTMCell state_kernel_size")
+        self.in_channels, self.hidden_channels, self.peephole = in_channels, hidden_channels, peephole
+        # W_x* and W_h* of all four gates stacked along the output channels: (i, f, g, o).
+        self.conv_x = nn.Conv2d(in_channels, 4 * hidden_channels, k_x, padding=k_x // 2, bias=False) \
+            if in_channels > 0 else None
+        self.conv_h = nn.Conv2d(hidden_channels, 4 * hidden_channels, k_h, padding=k_h // 2, bias=False)
+        bound = 1.0 / math.sqrt(hidden_channels)
+        self.bias = nn.Parameter(torch.empty(4 * hidden_channels).uniform_(-bound, bound))
+        if peephole == "channel":
+            # w_ci, w_cf, w_co: one scalar per channel, broadcast over H×W.
+            self.peep = nn.Parameter(torch.empty(3, hidden_channels, 1, 1).uniform_(-bound, bound))
+        else:
+            self.register_parameter("peep", None)
+
+    def init_state(self, x_or_shape, height: int | None = None, width: int | None = None):
+        """Zero (h, c) for a batch: pass a tensor (B, *, H, W) or (batch, H, W) integers."""
+        if isinstance(x_or_shape, Tensor):
+            b, h, w = x_or_shape.shape[0], x_or_shape.shape[-2], x_or_shape.shape[-1]
+            ref = x_or_shape
+        else:
+            b, h, w, ref = x_or_shape, height, width, self.conv_h.weight
+        z = ref.new_zeros(b, self.hidden_channels, h, w)
+        return z, z.clone()
+
+    def gates(self, x: Tensor | None, h: Tensor) -> Tensor:
+        """Pre-activations W_x * X + W_h * H + b of the four gates: (B, 4·C_h, H, W)."""
+        a = self.conv_h(h) + self.bias.view(1, -1, 1, 1).to(h.dtype)
+        if self.conv_x is not None:
+            a = a + self.conv_x(x)
+        return a
+
+    def forward(self, x: Tensor | None, state: tuple[Tensor, Tensor] | None = None):
+        if self.conv_x is None:
+            if x is not None:
+                raise ValueError("ConvLSTMCell built with in_channels=0 takes x=None")
+            if state is None:
+                raise ValueError("an input-free ConvLSTMCell needs a state (it has nothing to size zeros by)")
+        else:
+            check_shape(x, "B C H W", C=self.in_channels, name="ConvLSTMCell x")
+        h, c = state if state is not None else self.init_state(x)
+        a_i, a_f, a_g, a_o = self.gates(x, h).chunk(4, dim=1)       # 4 × (B, C_h, H, W)
+        if self.peep is not None:
+            a_i = a_i + self.peep[0] * c                             # w_ci ⊙ C_{t-1}
+            a_f = a_f + self.peep[1] * c                             # w_cf ⊙ C_{t-1}
+        c = torch.sigmoid(a_f) * c + torch.sigmoid(a_i) * torch.tanh(a_g)   # Eq. (3), cell update
+        if self.peep is not None:
+            a_o = a_o + self.peep[2] * c                             # w_co ⊙ C_t (new cell)
+        h = torch.sigmoid(a_o) * torch.tanh(c)                       # (B, C_h, H, W)
+        return h, (h, c)
+
+
+class ConvGRUCell(nn.Module):
+    """One ConvGRU step in the ``"torch"`` or the ``"ballas"`` convention (see module docstring).
+
+    Args:
+        in_channels: channels of X_t.
+        hidden_channels: C_h.
+        kernel_size: kernel of every convolution (odd).
+        convention: ``"torch"`` (reset after the recurrent conv, z gates the old state) or
+            ``"ballas"`` (reset before it, z gates the candidate).
+
+    Shape:
+        x (B, C_in, H, W), h (B, C_h, H, W) or None -> h (B, C_h, H, W) and the same h as state.
+    """
+
+    def __init__(self, in_channels: int, hidden_channels: int, kernel_size: int = 3, *,
+                 convention: str = "torch"):
+        super().__init__()
+        if convention not in ("torch", "ballas"):
+            raise ValueError(f"convention: expected 'torch' or 'ballas', got {convention!r}")
+        k = _odd(kernel_size, "ConvGRUCell kernel_size")
+        self.in_channels, self.hidden_channels, self.convention = in_channels, hidden_channels, convention
+        # (r, z, n) stacked, as in nn.GRU's weight_ih / weight_hh.
+        self.conv_x = nn.Conv2d(in_channels, 3 * hidden_channels, k, padding=k // 2, bias=True)
+        self.conv_h = nn.Conv2d(hidden_channels, 3 * hidden_channels, k, padding=k // 2, bias=True)
+
+    def init_state(self, x: Tensor) -> Tensor:
+        return x.new_zeros(x.shape[0], self.hidden_channels, x.shape[-2], x.shape[-1])
+
+    def forward(self, x: Tensor, state: Tensor | None = None):
+        check_shape(x, "B C H W", C=self.in_channels, name="ConvGRUCell x")
+        h = state if state is not None else self.init_state(x)
+        x_r, x_z, x_n = self.conv_x(x).chunk(3, dim=1)              # 3 × (B, C_h, H, W)
+        w_h, b_h = self.conv_h.weight, self.conv_h.bias
+        C = self.hidden_channels
+        pad = self.conv_h.padding
+        h_rz = F.conv2d(h, w_h[: 2 * C], b_h[: 2 * C], padding=pad)  # U_r * H, U_z * H
+        h_r, h_z = h_rz.chunk(2, dim=1)
+        r = torch.sigmoid(x_r + h_r)
+        z = torch.sigmoid(x_z + h_z)
+        if self.convention == "torch":
+            n = torch.tanh(x_n + r * F.conv2d(h, w_h[2 * C:], b_h[2 * C:], padding=pad))
+            h = (1 - z) * n + z * h
+        else:                                                        # Ballas et al. Eq. (6)-(7)
+            n = torch.tanh(x_n + F.conv2d(r * h, w_h[2 * C:], b_h[2 * C:], padding=pad))
+            h = (1 - z) * h + z * n
+        return h, h
+
+
+def run_cell(cell: nn.Module, x: Tensor, state=None):
+    """Unroll a cell over a time-major sequence x (B, T, C, H, W) -> (B, T, C_h, H, W), state.
+
+    The one place where (B, T, C, H, W) appears: recurrent cells loop over time.
+    """
+    check_shape(x, "B T C H W", name="run_cell x")
+    outs = []
+    for t in range(x.shape[1]):
+        h, state = cell(x[:, t], state)
+        outs.append(h)
+    return torch.stack(outs, dim=1), state                           # (B, T, C_h, H, W)
+
+
+__all__ = ["ConvLSTMCell", "ConvGRUCell", "run_cell"]

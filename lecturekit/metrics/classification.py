@@ -1,0 +1,579 @@
+"""Classification and anticipation metrics: top-k accuracy, EK-100 class-mean top-k recall.
+
+Reference: the official EPIC-KITCHENS-100 anticipation scorer,
+``epic-kitchens/C3-Action-Anticipation/evaluate_anticipation_json_ek100.py`` (functions
+``mean_topk_recall`` and ``compute_anticipation_metrics``), and D. Damen et al., "Rescaling
+Egocentric Vision", IJCV 2022, https://arxiv.org/abs/2006.13256 (the EK-100 protocol).
+
+Implements
+    topk_accuracy            fraction of rows whose label is among the k best-scored classes
+    mean_topk_recall         EK-100 "mean top-5 recall": per-class top-k recall, averaged over
+                             the classes PRESENT in the evaluated rows (unweighted)
+    per_class_topk_recall    the per-class numbers behind that mean
+    epic_subsets             the 9 numbers of the leaderboard: {overall, unseen, tail} x
+                             {verb, noun, action}; tail action = tail verb OR tail noun
+    tail_classes             head/tail split of a training label list (head = most frequent
+                             classes covering 80% of the instances)
+    marginalize              action probabilities -> verb (or noun) probabilities
+    accuracy_vs_observed     early-recognition curve: a metric per observed fraction
+    make_submission, write_submission, validate_submission, read_submission
+                             the EK-100 anticipation JSON (version "0.2")
+    evaluate_submission      score a submission dictionary as the server does (9 numbers)
+
+Conventions
+    * ``scores`` are ``(N, K)`` (logits or probabilities: only their order matters),
+      ``labels`` are ``(N,)`` class ids. torch tensors (any device, any float dtype) and numpy
+      arrays are both accepted; every metric returns a Python ``float`` in [0, 1] (the
+      leaderboard prints 100 x this number).
+    * Ties. The official scorer ranks with ``scores.argsort(axis=-1)[:, ::-1]``: ascending
+      argsort, reversed, so among equal scores the HIGHER class id comes first. We do the same
+      with a stable ascending argsort, which makes the rule exact and platform-independent: a
+      constant row ranks classes K-1, K-2, ... first. That is why a chance baseline must use
+      random, not constant, scores.
+    * Empty subsets (no unseen rows, no tail rows) give ``nan`` in :func:`epic_subsets`; the
+      official scorer would fail there. Every other function raises ``ValueError`` on empty
+      input.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+# The official scorer's action id: verb * 1000 + noun.
+ACTION_VERB_MULTIPLIER = 1000
+EK100_NUM_VERBS = 97
+EK100_NUM_NOUNS = 300
+EK100_NUM_ACTION_ENTRIES = 100
+SUBMISSION_VERSION = "0.2"
+CHALLENGES = ("action_anticipation", "action_recognition")
+
+
+# --------------------------------------------------------------------------- input handling
+def _scores_np(scores, name: str = "scores") -> np.ndarray:
+    """(N, K) scores as a float64 numpy array (torch tensors are detached and moved to CPU)."""
+    if isinstance(scores, torch.Tensor):
+        scores = scores.detach().to("cpu", torch.float64).numpy()
+    arr = np.asarray(scores, dtype=np.float64)
+    if arr.ndim != 2:
+        raise ValueError(f"{name}: expected a 2-D array (N, K), got shape {arr.shape}")
+    if arr.shape[0] == 0 or arr.shape[1] == 0:
+        raise ValueError(f"{name}: expected a non-empty (N, K) array, got shape {arr.shape}")
+    return arr
+
+
+def _labels_np(labels, n: int | None = None, num_classes: int | None = None, name: str = "labels") -> np.ndarray:
+    """(N,) integer labels as an int64 numpy array, checked against N and K."""
+    if isinstance(labels, torch.Tensor):
+        labels = labels.detach().cpu().numpy()
+    arr = np.asarray(labels)
+    if arr.ndim != 1:
+        raise ValueError(f"{name}: expected a 1-D array (N,) of class ids, got shape {arr.shape}")
+    if arr.size and not np.issubdtype(arr.dtype, np.integer):
+        if not np.all(np.equal(np.mod(arr, 1), 0)):
+            raise ValueError(f"{name}: expected integer class ids, got dtype {arr.dtype}")
+    arr = arr.astype(np.int64)
+    if n is not None and arr.shape[0] != n:
+        raise ValueError(f"{name}: expected {n} labels (one per row of scores), got {arr.shape[0]}")
+    if num_classes is not None and arr.size and (arr.min() < 0 or arr.max() >= num_classes):
+        raise ValueError(
+            f"{name}: class ids must lie in [0, {num_classes}) (K={num_classes} score columns), "
+            f"got min {arr.min()} and max {arr.max()}"
+        )
+    return arr
+
+
+def _mask_np(mask, n: int, name: str) -> np.ndarray:
+    if isinstance(mask, torch.Tensor):
+        mask = mask.detach().cpu().numpy()
+    arr = np.asarray(mask)
+    if arr.shape != (n,) or arr.dtype != np.bool_:
+        raise ValueError(f"{name}: expected a boolean mask of shape ({n},), got {arr.dtype} {arr.shape}")
+    return arr
+
+
+# --------------------------------------------------------------------------- ranking
+def topk_ranks(scores, k: int) -> np.ndarray:
+    """The k best classes per row, best first, ties broken as the official scorer: ``(N, k)``.
+
+    >>> topk_ranks(np.array([[0.1, 0.5, 0.5, 0.2]]), 3).tolist()
+    [[2, 1, 3]]
+    """
+    s = _scores_np(scores)
+    if not 1 <= k:
+        raise ValueError(f"k must be >= 1, got {k}")
+    order = np.argsort(s, axis=1, kind="stable")[:, ::-1]  # descending; equal scores: high id first
+    return order[:, :k]
+
+
+def topk_hits(scores, labels, k: int = 5) -> np.ndarray:
+    """Boolean ``(N,)``: is ``labels[i]`` among the ``k`` best-scored classes of row ``i``?"""
+    s = _scores_np(scores)
+    y = _labels_np(labels, s.shape[0], s.shape[1])
+    return (topk_ranks(s, k) == y[:, None]).any(axis=1)
+
+
+def topk_accuracy(scores, labels, k: int = 1) -> float:
+    """Top-k accuracy: the fraction of rows whose label is among the k best-scored classes.
+
+    Args:
+        scores: ``(N, K)`` logits or probabilities.
+        labels: ``(N,)`` class ids in ``[0, K)``.
+        k: how many ranked classes count as a hit.
+
+    >>> topk_accuracy(np.array([[0.9, 0.1], [0.8, 0.2]]), np.array([0, 1]), k=1)
+    0.5
+    """
+    return float(topk_hits(scores, labels, k).mean())
+
+
+def per_class_topk_recall(scores, labels, k: int = 5) -> dict[int, float]:
+    """Top-k recall of every class present in ``labels``: ``{class id: hits / count}``."""
+    return _per_class_recall(topk_hits(scores, labels, k), _labels_np(labels))
+
+
+def _per_class_recall(hits: np.ndarray, y: np.ndarray) -> dict[int, float]:
+    """{class: mean of hits over the rows of that class} for the classes present in y."""
+    classes, inverse, counts = np.unique(y, return_inverse=True, return_counts=True)
+    per_class_hits = np.bincount(inverse, weights=hits.astype(np.float64), minlength=len(classes))
+    return {int(c): float(h / n) for c, h, n in zip(classes, per_class_hits, counts)}
+
+
+def mean_topk_recall(scores, labels, k: int = 5, classes: Sequence[int] | None = None) -> float:
+    """Class-mean top-k recall, exactly as the official EK-100 anticipation scorer.
+
+    For every class ``c`` that occurs in ``labels``: the fraction of rows labelled ``c`` whose
+    label is among the ``k`` best-scored classes; then the unweighted mean over those classes.
+    Classes that never occur in ``labels`` do not enter the mean (a class absent from a subset
+    cannot be recalled). With ``classes`` given, the mean runs over ``classes ∩ present``
+    (RULSTM's many-shot variant of EK-55); rows of other classes are simply ignored.
+
+    Args:
+        scores: ``(N, K)`` logits or probabilities.
+        labels: ``(N,)`` class ids.
+        k: 5 on the leaderboard.
+        classes: optional subset of class ids to average over.
+
+    Raises:
+        ValueError: on bad shapes, or when no class is left to average over.
+
+    >>> s = np.eye(6)[[0, 0, 0, 5]]            # rows 0-2 score class 0 best, row 3 class 5
+    >>> mean_topk_recall(s, np.array([0, 0, 0, 1]), k=1)   # class 0: 3/3, class 1: 0/1
+    0.5
+    """
+    recalls = per_class_topk_recall(scores, labels, k)
+    if classes is not None:
+        wanted = {int(c) for c in (classes.tolist() if hasattr(classes, "tolist") else classes)}
+        recalls = {c: r for c, r in recalls.items() if c in wanted}
+    if not recalls:
+        raise ValueError("mean_topk_recall: none of the requested classes occurs in labels")
+    return float(np.mean(list(recalls.values())))
+
+
+# --------------------------------------------------------------------------- EK-100 subsets
+def tail_classes(train_labels, coverage: float = 0.8) -> np.ndarray:
+    """EK-100's tail classes: every seen class outside the head, sorted.
+
+    The head is the smallest prefix of classes sorted by training frequency (most frequent
+    first; equal counts in increasing id order) whose instances reach ``coverage`` of the
+    training set. On the EK-100 training counts this rule gives the official lists (11 head
+    verbs covering 81.1%, 86 tail verbs; 61 head nouns covering 80.0%, 228 tail nouns; checked
+    by the course digest, not by our tests, which have no EK-100 data). Classes with no
+    training instance are in neither list.
+    """
+    y = _labels_np(train_labels, name="train_labels")
+    if y.size == 0:
+        raise ValueError("tail_classes: train_labels is empty")
+    classes, counts = np.unique(y, return_counts=True)
+    order = np.lexsort((classes, -counts))                 # by count desc, then id asc
+    covered = np.cumsum(counts[order]) / y.size
+    n_head = int(np.searchsorted(covered, coverage - 1e-12) + 1)  # first prefix reaching coverage
+    return np.sort(classes[order][n_head:])
+
+
+def epic_subsets(
+    verb_scores,
+    noun_scores,
+    action_scores,
+    verb_labels,
+    noun_labels,
+    action_labels,
+    *,
+    tail_verbs: Sequence[int],
+    tail_nouns: Sequence[int],
+    unseen=None,
+    k: int = 5,
+) -> dict[str, dict[str, float]]:
+    """The 9 numbers of the EK-100 anticipation leaderboard (fractions, not percent).
+
+    Rows are filtered, then :func:`mean_topk_recall` is recomputed over the classes present in
+    each filtered set:
+
+    * ``overall``: all rows;
+    * ``unseen``: rows where ``unseen`` is True (participants absent from training);
+    * ``tail``: verb metric on rows with a tail verb, noun metric on rows with a tail noun,
+      action metric on rows with a tail verb OR a tail noun (union, as the official scorer).
+
+    Args:
+        verb_scores, noun_scores, action_scores: ``(N, K_verb)``, ``(N, K_noun)``, ``(N, K_action)``.
+        verb_labels, noun_labels, action_labels: ``(N,)`` each; action ids index the columns of
+            ``action_scores`` (any action vocabulary, e.g. RULSTM's 3,806 classes).
+        tail_verbs, tail_nouns: tail class ids (see :func:`tail_classes`).
+        unseen: optional boolean ``(N,)`` mask; ``None`` gives ``nan`` for the unseen row.
+        k: 5 on the leaderboard.
+
+    Returns:
+        ``{"overall": {"verb", "noun", "action"}, "unseen": {...}, "tail": {...}}``; a subset with
+        no rows gives ``nan``.
+    """
+    scores = {
+        "verb": _scores_np(verb_scores, "verb_scores"),
+        "noun": _scores_np(noun_scores, "noun_scores"),
+        "action": _scores_np(action_scores, "action_scores"),
+    }
+    n = scores["verb"].shape[0]
+    for t, s in scores.items():
+        if s.shape[0] != n:
+            raise ValueError(f"{t}_scores: expected {n} rows like verb_scores, got {s.shape[0]}")
+    labels = {
+        t: _labels_np(y, n, scores[t].shape[1], f"{t}_labels")
+        for t, y in (("verb", verb_labels), ("noun", noun_labels), ("action", action_labels))
+    }
+    hits = {t: topk_hits(scores[t], labels[t], k) for t in scores}
+    return _subset_table(hits, labels, tail_verbs, tail_nouns, unseen)
+
+
+def _subset_table(hits, labels, tail_verbs, tail_nouns, unseen) -> dict[str, dict[str, float]]:
+    """Class-mean recall of per-row hits over the overall / unseen / tail row filters."""
+    n = len(labels["verb"])
+    tail_v = np.isin(labels["verb"], np.asarray(list(tail_verbs), dtype=np.int64))
+    tail_n = np.isin(labels["noun"], np.asarray(list(tail_nouns), dtype=np.int64))
+    rows = {
+        "overall": {t: np.ones(n, dtype=bool) for t in hits},
+        "unseen": {t: (None if unseen is None else _mask_np(unseen, n, "unseen")) for t in hits},
+        "tail": {"verb": tail_v, "noun": tail_n, "action": tail_v | tail_n},   # union for actions
+    }
+    out: dict[str, dict[str, float]] = {}
+    for subset, masks in rows.items():
+        out[subset] = {}
+        for task in hits:
+            m = masks[task]
+            if m is None or not m.any():
+                out[subset][task] = math.nan
+            else:
+                out[subset][task] = float(np.mean(list(_per_class_recall(hits[task][m], labels[task][m]).values())))
+    return out
+
+
+# --------------------------------------------------------------------------- marginalisation
+def marginalize(action_probs, action_to_class, num_classes: int):
+    """Sum action probabilities into verb (or noun) probabilities: ``p(v) = Σ_{a: verb(a)=v} p(a)``.
+
+    RULSTM derives its verb and noun scores this way from the softmaxed action scores. Pass
+    probabilities (softmax the logits first); the output rows sum to 1 whenever the input rows
+    do. A class that no action maps to gets probability 0 (RULSTM's code gives it p(action 0),
+    a harmless quirk we do not copy).
+
+    Args:
+        action_probs: ``(N, A)`` probabilities over actions (torch or numpy; the output has the
+            same type, device and dtype).
+        action_to_class: ``(A,)`` the verb (or noun) id of every action.
+        num_classes: number of verbs (or nouns).
+
+    Returns:
+        ``(N, num_classes)`` probabilities.
+
+    >>> marginalize(np.array([[0.5, 0.2, 0.3]]), np.array([1, 0, 1]), 2).tolist()
+    [[0.2, 0.8]]
+    """
+    is_torch = isinstance(action_probs, torch.Tensor)
+    probs = action_probs if is_torch else torch.as_tensor(np.asarray(action_probs, dtype=np.float64))
+    if probs.dim() != 2:
+        raise ValueError(f"action_probs: expected (N, A), got shape {tuple(probs.shape)}")
+    index = torch.as_tensor(
+        action_to_class.detach().cpu().numpy() if isinstance(action_to_class, torch.Tensor) else np.asarray(action_to_class),
+        dtype=torch.long,
+    )
+    if index.shape != (probs.shape[1],):
+        raise ValueError(f"action_to_class: expected shape ({probs.shape[1]},) (one id per action), got {tuple(index.shape)}")
+    if index.numel() and (index.min() < 0 or index.max() >= num_classes):
+        raise ValueError(f"action_to_class: ids must lie in [0, {num_classes}), got {int(index.min())}..{int(index.max())}")
+    out = probs.new_zeros(probs.shape[0], num_classes)                  # (N, K_verb)
+    out.index_add_(1, index.to(probs.device), probs)
+    return out if is_torch else out.numpy()
+
+
+# --------------------------------------------------------------------------- early recognition curve
+def accuracy_vs_observed(
+    scores,
+    labels,
+    *,
+    k: int = 1,
+    fractions: Sequence[float] | None = None,
+    metric: str = "accuracy",
+    average_pool: bool = False,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Early-recognition curve: the metric of the prediction made after each observed step.
+
+    Args:
+        scores: ``(N, T, K)`` one score vector per observation step (e.g. per observed frame
+            or per observed fraction of the action).
+        labels: ``(N,)`` class ids.
+        k: top-k.
+        fractions: the observed fraction of each step; default ``(1..T)/T``.
+        metric: ``"accuracy"`` (:func:`topk_accuracy`) or ``"mean_recall"``
+            (:func:`mean_topk_recall`).
+        average_pool: MS-LSTM's temporal average pooling: the prediction at step t is the mean
+            of the softmax outputs of steps 1..t (``scores`` are then treated as logits).
+
+    Returns:
+        ``(fractions (T,), values (T,))``.
+    """
+    if isinstance(scores, torch.Tensor):
+        scores = scores.detach().to("cpu", torch.float64).numpy()
+    s = np.asarray(scores, dtype=np.float64)
+    if s.ndim != 3:
+        raise ValueError(f"scores: expected (N, T, K) scores per observation step, got shape {s.shape}")
+    n, t, _ = s.shape
+    if average_pool:
+        p = np.exp(s - s.max(axis=2, keepdims=True))
+        p /= p.sum(axis=2, keepdims=True)
+        s = np.cumsum(p, axis=1) / np.arange(1, t + 1)[None, :, None]
+    frac = np.arange(1, t + 1) / t if fractions is None else np.asarray(fractions, dtype=np.float64)
+    if frac.shape != (t,):
+        raise ValueError(f"fractions: expected {t} values (one per step), got shape {frac.shape}")
+    fn = {"accuracy": topk_accuracy, "mean_recall": mean_topk_recall}
+    if metric not in fn:
+        raise ValueError(f"metric: expected one of {sorted(fn)}, got {metric!r}")
+    values = np.array([fn[metric](s[:, i], labels, k=k) for i in range(t)])
+    return frac, values
+
+
+# --------------------------------------------------------------------------- submission JSON
+class SubmissionError(ValueError):
+    """A submission that the EK-100 server would reject; the message says why."""
+
+
+def _as_row_list(x, name: str, n: int) -> np.ndarray:
+    s = _scores_np(x, name)
+    if s.shape[0] != n:
+        raise ValueError(f"{name}: expected {n} rows (one per narration id), got {s.shape[0]}")
+    if not np.isfinite(s).all():
+        raise ValueError(f"{name}: scores must be finite (JSON has no NaN/inf)")
+    return s
+
+
+def make_submission(
+    narration_ids: Sequence[str],
+    verb_scores,
+    noun_scores,
+    action_scores,
+    action_pairs,
+    *,
+    sls: tuple[int, int, int],
+    challenge: str = "action_anticipation",
+    num_action_entries: int = EK100_NUM_ACTION_ENTRIES,
+) -> dict[str, Any]:
+    """Build the EK-100 submission dictionary (version "0.2").
+
+    Args:
+        narration_ids: ``N`` ids, e.g. ``"P01_11_42"``.
+        verb_scores, noun_scores: ``(N, K_verb)``, ``(N, K_noun)``; every class is written.
+        action_scores: ``(N, A)`` scores over an action vocabulary.
+        action_pairs: ``(A, 2)`` the ``(verb, noun)`` of each action column.
+        sls: supervision levels ``(pretraining, training labels, training data)``, each 0-5,
+            as defined by the challenge; there is no default on purpose.
+        challenge: ``"action_anticipation"`` or ``"action_recognition"``.
+        num_action_entries: the ``num_action_entries`` best actions are kept per segment (100
+            for EK-100; the vocabulary must have at least that many actions).
+    """
+    ids = [str(i) for i in narration_ids]
+    if len(set(ids)) != len(ids):
+        raise ValueError("narration_ids: duplicates found")
+    n = len(ids)
+    v = _as_row_list(verb_scores, "verb_scores", n)
+    no = _as_row_list(noun_scores, "noun_scores", n)
+    a = _as_row_list(action_scores, "action_scores", n)
+    pairs = np.asarray(action_pairs.cpu() if isinstance(action_pairs, torch.Tensor) else action_pairs, dtype=np.int64)
+    if pairs.shape != (a.shape[1], 2):
+        raise ValueError(f"action_pairs: expected shape ({a.shape[1]}, 2), got {pairs.shape}")
+    if a.shape[1] < num_action_entries:
+        raise ValueError(
+            f"action_scores has {a.shape[1]} actions but the format needs {num_action_entries} per segment;"
+            f" pass num_action_entries={a.shape[1]} for a small vocabulary (and the same to validate_submission)"
+        )
+    top = topk_ranks(a, num_action_entries)                              # (N, 100)
+    results = {}
+    for i, uid in enumerate(ids):
+        results[uid] = {
+            "verb": {str(c): float(x) for c, x in enumerate(v[i])},
+            "noun": {str(c): float(x) for c, x in enumerate(no[i])},
+            "action": {f"{pairs[j, 0]},{pairs[j, 1]}": float(a[i, j]) for j in top[i]},
+        }
+    sub = {
+        "version": SUBMISSION_VERSION,
+        "challenge": challenge,
+        "sls_pt": int(sls[0]),
+        "sls_tl": int(sls[1]),
+        "sls_td": int(sls[2]),
+        "results": results,
+    }
+    validate_submission(sub, ids, num_verbs=v.shape[1], num_nouns=no.shape[1], num_action_entries=num_action_entries)
+    return sub
+
+
+def write_submission(path: str | Path, submission: dict[str, Any]) -> Path:
+    """Write a submission dictionary as JSON (the server expects ``test.json`` inside a zip)."""
+    path = Path(path)
+    path.write_text(json.dumps(submission), encoding="utf8")
+    return path
+
+
+def read_submission(path: str | Path) -> dict[str, Any]:
+    """Read a submission JSON back into a dictionary."""
+    return json.loads(Path(path).read_text(encoding="utf8"))
+
+
+def _is_score(x) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+
+
+def validate_submission(
+    submission: dict[str, Any],
+    narration_ids: Sequence[str],
+    *,
+    num_verbs: int = EK100_NUM_VERBS,
+    num_nouns: int = EK100_NUM_NOUNS,
+    num_action_entries: int = EK100_NUM_ACTION_ENTRIES,
+    challenge: str = "action_anticipation",
+) -> None:
+    """Reject what the EK-100 server rejects; raise :class:`SubmissionError` naming the problem.
+
+    Checks: version "0.2"; the challenge; ``sls_pt``/``sls_tl``/``sls_td`` integers in 0-5;
+    exactly the expected narration ids (none missing, none extra); per segment, verb keys
+    exactly ``"0".."num_verbs-1"`` and noun keys ``"0".."num_nouns-1"``; exactly
+    ``num_action_entries`` action entries with keys ``"verb,noun"`` in range; every score a
+    finite number (booleans and strings are not scores). Slightly stricter than the official
+    validator: class keys must be written canonically (``"7"``, not ``"07"``), and non-finite
+    scores are refused.
+    """
+    if not isinstance(submission, dict):
+        raise SubmissionError(f"submission must be a dict, got {type(submission).__name__}")
+    for key in ("version", "challenge", "sls_pt", "sls_tl", "sls_td", "results"):
+        if key not in submission:
+            raise SubmissionError(f"missing property {key!r}")
+    if submission["version"] != SUBMISSION_VERSION:
+        raise SubmissionError(f"version must be {SUBMISSION_VERSION!r}, got {submission['version']!r}")
+    if submission["challenge"] != challenge:
+        raise SubmissionError(f"challenge must be {challenge!r}, got {submission['challenge']!r}")
+    for key in ("sls_pt", "sls_tl", "sls_td"):
+        level = submission[key]
+        if isinstance(level, bool) or not isinstance(level, int) or not 0 <= level <= 5:
+            raise SubmissionError(f"{key} must be an integer between 0 and 5, got {level!r}")
+    results = submission["results"]
+    if not isinstance(results, dict):
+        raise SubmissionError("results must map narration ids to score dictionaries")
+    expected = {str(i) for i in narration_ids}
+    missing = sorted(expected - set(results))
+    extra = sorted(set(results) - expected)
+    if missing:
+        raise SubmissionError(f"missing narration ids: {', '.join(missing[:10])}{' ...' if len(missing) > 10 else ''}")
+    if extra:
+        raise SubmissionError(f"unexpected narration ids: {', '.join(extra[:10])}{' ...' if len(extra) > 10 else ''}")
+    want = {"verb": {str(c) for c in range(num_verbs)}, "noun": {str(c) for c in range(num_nouns)}}
+    for uid, entry in results.items():
+        if not isinstance(entry, dict):
+            raise SubmissionError(f"{uid}: expected a dict with 'verb', 'noun', 'action'")
+        for task in ("verb", "noun", "action"):
+            if task not in entry or not isinstance(entry[task], dict):
+                raise SubmissionError(f"{uid}: missing {task!r} scores")
+        for task in ("verb", "noun"):
+            keys = set(entry[task])
+            if keys != want[task]:
+                lost, odd = sorted(want[task] - keys), sorted(keys - want[task])
+                raise SubmissionError(f"{uid}: {task} keys wrong; missing {lost[:5]}, unexpected {odd[:5]}")
+            for cls, score in entry[task].items():
+                if not _is_score(score):
+                    raise SubmissionError(f"{uid}: {task} {cls!r} score is not a finite number: {score!r}")
+        actions = entry["action"]
+        if len(actions) != num_action_entries:
+            raise SubmissionError(f"{uid}: expected exactly {num_action_entries} action entries, got {len(actions)}")
+        for key, score in actions.items():
+            parts = key.split(",") if isinstance(key, str) else []
+            if len(parts) != 2 or not all(p.isdigit() and str(int(p)) == p for p in parts):
+                raise SubmissionError(f"{uid}: action key {key!r} is not a 'verb,noun' pair of class ids")
+            verb, noun = int(parts[0]), int(parts[1])
+            if verb >= num_verbs or noun >= num_nouns:
+                raise SubmissionError(f"{uid}: action {key!r} outside {num_verbs} verbs x {num_nouns} nouns")
+            if not _is_score(score):
+                raise SubmissionError(f"{uid}: action {key!r} score is not a finite number: {score!r}")
+
+
+def evaluate_submission(
+    submission: dict[str, Any],
+    narration_ids: Sequence[str],
+    verb_labels,
+    noun_labels,
+    *,
+    tail_verbs: Sequence[int],
+    tail_nouns: Sequence[int],
+    unseen=None,
+    k: int = 5,
+) -> dict[str, dict[str, float]]:
+    """Score a submission dictionary the way the EK-100 server does: the 9 numbers of :func:`epic_subsets`.
+
+    Verb and noun rankings come from the full score dictionaries; the action ranking comes
+    from the ``num_action_entries`` ``"v,n"`` entries only, with action ids ``v·1000 + n`` and
+    label ``verb·1000 + noun`` (an action outside the submitted entries is a miss). Ties are
+    broken as the official scorer: reversed stable order, i.e. among equal scores the class
+    with the higher id (verb/noun) or the later dictionary entry (action) ranks first.
+
+    Args:
+        submission: a dictionary that passes :func:`validate_submission`.
+        narration_ids: the N ids, in the order of the labels.
+        verb_labels, noun_labels: ``(N,)`` ground truth.
+        tail_verbs, tail_nouns, unseen, k: as :func:`epic_subsets`.
+    """
+    ids = [str(i) for i in narration_ids]
+    results = submission["results"]
+    n_verbs = len(results[ids[0]]["verb"])
+    n_nouns = len(results[ids[0]]["noun"])
+    verb = np.array([[results[u]["verb"][str(c)] for c in range(n_verbs)] for u in ids], dtype=np.float64)
+    noun = np.array([[results[u]["noun"][str(c)] for c in range(n_nouns)] for u in ids], dtype=np.float64)
+    yv = _labels_np(verb_labels, len(ids), n_verbs, "verb_labels")
+    yn = _labels_np(noun_labels, len(ids), n_nouns, "noun_labels")
+    ya = yv * ACTION_VERB_MULTIPLIER + yn
+    action_hits = np.zeros(len(ids), dtype=bool)
+    for i, u in enumerate(ids):
+        keys = list(results[u]["action"])
+        ids_a = np.array([int(v) * ACTION_VERB_MULTIPLIER + int(n) for v, n in (key.split(",") for key in keys)])
+        order = np.argsort(np.array([results[u]["action"][key] for key in keys]), kind="stable")[::-1]
+        action_hits[i] = ya[i] in ids_a[order[:k]]
+    hits = {"verb": topk_hits(verb, yv, k), "noun": topk_hits(noun, yn, k), "action": action_hits}
+    return _subset_table(hits, {"verb": yv, "noun": yn, "action": ya}, tail_verbs, tail_nouns, unseen)
+
+
+__all__ = [
+    "ACTION_VERB_MULTIPLIER",
+    "evaluate_submission",
+    "SubmissionError",
+    "accuracy_vs_observed",
+    "epic_subsets",
+    "make_submission",
+    "marginalize",
+    "mean_topk_recall",
+    "per_class_topk_recall",
+    "read_submission",
+    "tail_classes",
+    "topk_accuracy",
+    "topk_hits",
+    "topk_ranks",
+    "validate_submission",
+    "write_submission",
+]

@@ -1,0 +1,974 @@
+"""Training and evaluation: one small loop the whole course shares.
+
+>>> import torch
+>>> from lecturekit.train import fit, seed_everything
+>>> seed_everything(0)
+>>> model = torch.nn.Linear(4, 2)
+>>> x, y = torch.randn(64, 4), (torch.arange(64) % 2)
+>>> history = fit(model, (x, y), (x, y), epochs=2, batch_size=16, device="cpu")
+>>> len(history)
+2
+
+What :func:`fit` owns and what it does not
+    It owns the loop only: batches, forward under autocast, loss, backward, gradient clipping,
+    optimizer and scheduler steps, one evaluation per epoch (or every ``eval_every`` steps), a
+    :class:`History`, progress and callbacks. Models know nothing about it; plots are callbacks
+    from :mod:`lecturekit.viz` (``viz.LiveCurves``).
+
+Data it accepts (``train_data``, ``val_data``, and the data of :func:`evaluate`, :func:`predict`)
+    * a map-style ``torch.utils.data.Dataset`` whose items are ``(input, label)``. ``input`` is
+      a video ``(C, T, H, W)`` (uint8 or float) or any tensor; ``label`` is an int or a dict
+      of ints (the ToyKitchens / EPIC convention: ``{"verb", "noun", "action", ...}``, pick one
+      with ``target="verb"``);
+    * a tuple ``(inputs, labels)`` of tensors (first dimension = samples);
+    * a ready ``DataLoader`` (used as it is; ``batch_size`` and shuffling are then its own).
+    uint8 inputs become float in [0, 1] (divided by 255) on the device, at the boundary.
+
+Headless mode (:func:`lecturekit.env.headless`; CI, nbval and the execute command set it): no
+progress bars; callbacks such as ``viz.LiveCurves`` draw one final figure instead of a live one.
+
+Checkpoints (:func:`save_checkpoint`, :func:`load_checkpoint`) are written atomically and read
+with ``torch.load(weights_only=True)``: a file can carry tensors and plain Python values, never
+code. They record the architecture name and its ``build_model`` arguments, so
+``load_checkpoint(path)`` alone rebuilds the model, and a checkpoint of another architecture, with
+other shapes, or with altered bytes is refused with a message saying what differs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import math
+import os
+import random
+import tempfile
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Dataset, TensorDataset
+
+from .env import device as default_device
+from .env import headless
+
+__all__ = [
+    "Callback",
+    "CheckpointError",
+    "FitState",
+    "History",
+    "evaluate",
+    "fit",
+    "load_checkpoint",
+    "predict",
+    "save_checkpoint",
+    "seed_everything",
+]
+
+
+# =========================================================================== seeds
+def seed_everything(seed: int, *, deterministic: bool = False) -> int:
+    """Seed Python, NumPy and torch (CPU and every GPU) from one number; return it.
+
+    ``deterministic=True`` also asks torch for deterministic kernels
+    (``torch.use_deterministic_algorithms(True, warn_only=True)``) and turns off cuDNN
+    autotuning; on the CPU the default kernels are already deterministic run to run.
+    """
+    if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool):
+        raise ValueError(f"seed must be an int, got {seed!r}")
+    seed = int(seed)
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)  # also seeds every CUDA device
+    if deterministic:
+        torch.use_deterministic_algorithms(True, warn_only=True)
+        if hasattr(torch.backends, "cudnn"):
+            torch.backends.cudnn.benchmark = False
+            torch.backends.cudnn.deterministic = True
+    return seed
+
+
+# =========================================================================== history
+@dataclass
+class History:
+    """What a training run measured: one record per evaluation point (an epoch by default).
+
+    Each record is a dict with ``epoch``, ``step`` (optimizer steps so far), ``train_loss``
+    (mean over the steps since the previous record), ``lr`` and, with validation data,
+    ``val_loss`` and ``val_<metric>`` for every metric. ``step_loss`` keeps the loss of every
+    optimizer step; ``seconds`` the wall time at each record (kept apart from the records, so
+    two seeded runs on the CPU give equal records).
+
+    ``history["val_accuracy"]`` is the list of that column; ``history.best("val_accuracy")``
+    its best record; ``history.plot()`` draws the curves (``viz.plot_history`` is the styled
+    version).
+    """
+
+    records: list[dict] = field(default_factory=list)
+    step_loss: list[float] = field(default_factory=list)
+    seconds: list[float] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def __getitem__(self, key: str) -> list:
+        if not self.records or key not in self.records[-1]:
+            known = sorted(self.records[-1]) if self.records else []
+            raise KeyError(f"history has no column {key!r}; columns: {known}")
+        return [r.get(key, float("nan")) for r in self.records]
+
+    def __contains__(self, key: str) -> bool:
+        return bool(self.records) and key in self.records[-1]
+
+    @property
+    def columns(self) -> list[str]:
+        return list(self.records[-1]) if self.records else []
+
+    @property
+    def last(self) -> dict:
+        if not self.records:
+            raise ValueError("history is empty: nothing was trained yet")
+        return dict(self.records[-1])
+
+    def best(self, key: str, mode: str | None = None) -> dict:
+        """The record with the best ``key``; ``mode`` "min" or "max" (default: min for losses)."""
+        values = self[key]
+        mode = mode or ("min" if "loss" in key else "max")
+        if mode not in ("min", "max"):
+            raise ValueError(f"mode must be 'min' or 'max', got {mode!r}")
+        finite = [(v, i) for i, v in enumerate(values) if not math.isnan(v)]
+        if not finite:
+            raise ValueError(f"history column {key!r} has no finite value")
+        _, i = (min if mode == "min" else max)(finite)
+        return dict(self.records[i])
+
+    def to_dict(self) -> dict:
+        """Plain lists and dicts (stored inside checkpoints, loadable with weights_only)."""
+        return {"records": [dict(r) for r in self.records], "step_loss": list(self.step_loss),
+                "seconds": list(self.seconds)}
+
+    @classmethod
+    def from_dict(cls, d: Mapping) -> History:
+        return cls(records=[dict(r) for r in d.get("records", [])], step_loss=list(d.get("step_loss", [])),
+                   seconds=list(d.get("seconds", [])))
+
+    def metric_names(self) -> list[str]:
+        """Validation metrics recorded (the ``val_`` columns other than the loss)."""
+        return [c[4:] for c in self.columns if c.startswith("val_") and c != "val_loss"]
+
+    def plot(self, fig=None, *, metrics: Sequence[str] | None = None, title: str | None = None):
+        """Draw the curves: losses (train, val) on the first axes, one axes per val metric.
+
+        Returns the matplotlib Figure (a new one outside pyplot unless ``fig`` is given; an
+        existing figure is cleared and redrawn, which is what live curves do).
+        """
+        from matplotlib.figure import Figure  # matplotlib only here: train stays light
+
+        metrics = list(self.metric_names() if metrics is None else metrics)
+        n = 1 + len(metrics)
+        if fig is None:
+            fig = Figure(figsize=(3.2 * n + 0.4, 2.8), dpi=90, layout="constrained")
+        else:
+            fig.clear()
+            fig.set_size_inches(3.2 * n + 0.4, 2.8)
+        axes = fig.subplots(1, n, squeeze=False)[0]
+        x_key = "epoch" if self._by_epoch() else "step"
+        xs = self[x_key] if self.records else []
+        ax = axes[0]
+        if self.step_loss and not self._by_epoch():
+            ax.plot(range(1, len(self.step_loss) + 1), self.step_loss, color="0.75", lw=0.8, label="train (step)")
+        if self.records:
+            ax.plot(xs, self["train_loss"], marker="o", ms=3, label="train")
+            if "val_loss" in self:
+                ax.plot(xs, self["val_loss"], marker="o", ms=3, label="val")
+        ax.set_xlabel(x_key)
+        ax.set_ylabel("loss")
+        ax.set_title("loss")
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend()
+        for ax, name in zip(axes[1:], metrics):
+            if self.records and f"val_{name}" in self:
+                ax.plot(xs, self[f"val_{name}"], marker="o", ms=3, color="C1", label="val")
+            ax.set_xlabel(x_key)
+            ax.set_title(name)
+            if ax.get_legend_handles_labels()[0]:
+                ax.legend()
+        if title:
+            fig.suptitle(title)
+        return fig
+
+    def _by_epoch(self) -> bool:
+        return not self.records or all(r.get("by_epoch", True) for r in self.records)
+
+
+# =========================================================================== callbacks
+@dataclass
+class FitState:
+    """What callbacks see: the run in progress. Set ``stop = True`` to end training early."""
+
+    model: nn.Module
+    optimizer: torch.optim.Optimizer
+    history: History
+    epoch: int = 0
+    step: int = 0
+    total_steps: int = 0
+    epochs: int | None = None
+    last_loss: float = float("nan")
+    stop: bool = False
+
+
+class Callback:
+    """Hooks of :func:`fit`; override the ones you need (all receive the :class:`FitState`)."""
+
+    def on_fit_start(self, state: FitState) -> None:
+        pass
+
+    def on_step_end(self, state: FitState) -> None:
+        pass
+
+    def on_eval_end(self, state: FitState) -> None:
+        """After each record is appended to ``state.history`` (every epoch by default)."""
+
+    def on_fit_end(self, state: FitState) -> None:
+        pass
+
+
+# =========================================================================== data plumbing
+def _as_dataset(data, name: str):
+    if isinstance(data, (DataLoader, Dataset)):
+        return data
+    if isinstance(data, (tuple, list)) and len(data) == 2 and all(isinstance(t, torch.Tensor) for t in data):
+        x, y = data
+        if x.shape[0] != y.shape[0]:
+            raise ValueError(
+                f"{name}: inputs and labels must have the same first dimension, got {tuple(x.shape)} and {tuple(y.shape)}"
+            )
+        return TensorDataset(x, y)
+    raise TypeError(
+        f"{name}: expected a torch Dataset of (input, label) items, a DataLoader, or a tuple "
+        f"(inputs, labels) of tensors; got {type(data).__name__}"
+    )
+
+
+def _loader(data, name: str, batch_size: int, shuffle: bool, seed: int | None, num_workers: int = 0) -> DataLoader:
+    ds = _as_dataset(data, name)
+    if isinstance(ds, DataLoader):
+        return ds
+    if not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+    generator = None
+    if shuffle:
+        generator = torch.Generator()
+        generator.manual_seed(seed if seed is not None else int(torch.empty((), dtype=torch.int64).random_()))
+    return DataLoader(ds, batch_size=batch_size, shuffle=shuffle, generator=generator, num_workers=num_workers)
+
+
+def _to_input(x, dev: torch.device):
+    """Move an input batch to the device; uint8 becomes float in [0, 1] there (after the copy)."""
+    if isinstance(x, torch.Tensor):
+        x = x.to(dev, non_blocking=True)
+        if x.dtype == torch.uint8:
+            x = x.float().div_(255.0)
+        return x
+    if isinstance(x, Mapping):
+        return {k: _to_input(v, dev) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return type(x)(_to_input(v, dev) for v in x)
+    return x
+
+
+def _pick_target(y, target: str | None, name: str):
+    if isinstance(y, Mapping):
+        if target is None:
+            raise ValueError(
+                f"{name}: labels are a dict with keys {sorted(y)}; pass target=<one of them> "
+                "(for example target='verb') to choose what to train on"
+            )
+        if target not in y:
+            raise KeyError(f"{name}: target {target!r} not among the label keys {sorted(y)}")
+        y = y[target]
+    elif target is not None and not isinstance(y, torch.Tensor):
+        raise ValueError(f"{name}: target={target!r} given but the labels are {type(y).__name__}, not a dict")
+    if not isinstance(y, torch.Tensor):
+        y = torch.as_tensor(y)
+    return y
+
+
+def _split_batch(batch, target, name: str):
+    if isinstance(batch, (list, tuple)) and len(batch) == 2:
+        return batch[0], _pick_target(batch[1], target, name)
+    got = f"{type(batch).__name__} of length {len(batch)}" if isinstance(batch, (list, tuple)) else type(batch).__name__
+    raise ValueError(f"{name}: each batch must be (inputs, labels), got a {got}")
+
+
+# =========================================================================== loss, metrics, amp
+def _resolve_loss(loss) -> Callable:
+    if loss is None or loss == "cross_entropy":
+        return nn.functional.cross_entropy
+    if loss == "mse":
+        return nn.functional.mse_loss
+    if callable(loss):
+        return loss
+    raise ValueError(f"loss must be 'cross_entropy', 'mse' or a callable(outputs, target), got {loss!r}")
+
+
+def _topk_metric(k: int) -> Callable:
+    def metric(scores: torch.Tensor, labels: torch.Tensor) -> float:
+        if scores.ndim != 2:
+            raise ValueError(
+                f"built-in top-{k} accuracy expects (N, K) scores, got {tuple(scores.shape)}; "
+                "pass your own metric callable for other outputs (e.g. (N, T, K) per-step logits)"
+            )
+        kk = min(k, scores.shape[1])
+        hits = (scores.topk(kk, dim=1).indices == labels.view(-1, 1)).any(dim=1)
+        return hits.float().mean().item()
+
+    metric.__name__ = "accuracy" if k == 1 else f"top{k}"
+    return metric
+
+
+_BUILTIN_METRICS = {"accuracy": _topk_metric(1), "top1": _topk_metric(1), "top5": _topk_metric(5)}
+
+
+def _resolve_metrics(metrics) -> dict[str, Callable]:
+    if metrics is None:
+        return {}
+    if isinstance(metrics, str) or callable(metrics):
+        metrics = [metrics]
+    if isinstance(metrics, Mapping):
+        items = list(metrics.items())
+    else:
+        items = []
+        for m in metrics:
+            if isinstance(m, str):
+                items.append((m, m))
+            elif callable(m):
+                items.append((getattr(m, "__name__", "metric"), m))
+            else:
+                raise ValueError(f"metrics: expected names or callables, got {m!r}")
+    out = {}
+    for name, m in items:
+        if isinstance(m, str):
+            if m not in _BUILTIN_METRICS:
+                raise ValueError(f"unknown metric {m!r}; built in: {sorted(_BUILTIN_METRICS)} (or pass a callable)")
+            m = _BUILTIN_METRICS[m]
+        out[name] = m
+    return out
+
+
+def _amp_dtype(amp, dev: torch.device) -> torch.dtype | None:
+    """``amp``: False/None (off), True (bf16 on CPU, fp16 on CUDA/MPS), "bf16" or "fp16"."""
+    if amp in (False, None):
+        return None
+    if amp is True:
+        return torch.bfloat16 if dev.type == "cpu" else torch.float16
+    names = {"bf16": torch.bfloat16, "bfloat16": torch.bfloat16, "fp16": torch.float16, "float16": torch.float16}
+    if isinstance(amp, torch.dtype):
+        dtype = amp
+    elif isinstance(amp, str) and amp.lower() in names:
+        dtype = names[amp.lower()]
+    else:
+        raise ValueError(f"amp must be False, True, 'bf16' or 'fp16', got {amp!r}")
+    if dev.type == "cpu" and dtype != torch.bfloat16:
+        raise ValueError("amp on the CPU supports bf16 only (amp='bf16' or amp=True); fp16 needs a GPU")
+    return dtype
+
+
+def _autocast(dev: torch.device, dtype: torch.dtype | None):
+    if dtype is None:
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=dev.type, dtype=dtype)
+
+
+def _resolve_device(device) -> torch.device:
+    return default_device() if device is None else torch.device(device)
+
+
+# =========================================================================== optimizer, scheduler
+def _make_optimizer(optimizer, model: nn.Module, lr: float, weight_decay: float) -> torch.optim.Optimizer:
+    params = [p for p in model.parameters() if p.requires_grad]
+    if isinstance(optimizer, torch.optim.Optimizer):
+        return optimizer
+    if isinstance(optimizer, str):
+        name = optimizer.lower()
+        if name == "adamw":
+            return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
+        if name == "adam":
+            return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
+        if name == "sgd":
+            return torch.optim.SGD(params, lr=lr, momentum=0.9, weight_decay=weight_decay)
+        raise ValueError(f"unknown optimizer {optimizer!r}; use 'adamw', 'adam', 'sgd', an Optimizer or a callable")
+    if callable(optimizer):
+        return optimizer(params)
+    raise ValueError(f"optimizer must be a name, an Optimizer or a callable(params), got {optimizer!r}")
+
+
+def _make_scheduler(scheduler, optimizer, total_steps: int):
+    if scheduler is None:
+        return None
+    if scheduler == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(1, total_steps))
+    if scheduler == "onecycle":
+        lrs = [g["lr"] for g in optimizer.param_groups]
+        return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lrs, total_steps=max(1, total_steps))
+    if isinstance(scheduler, torch.optim.lr_scheduler.LRScheduler):
+        return scheduler
+    if callable(scheduler):
+        return scheduler(optimizer, total_steps)
+    raise ValueError(
+        f"scheduler must be None, 'cosine', 'onecycle', an LRScheduler or a callable(optimizer, total_steps), got {scheduler!r}"
+    )
+
+
+# =========================================================================== evaluation
+@torch.no_grad()
+def _run_eval(model, loader, dev, loss_fn, metric_fns, target, amp_dtype, name) -> dict:
+    was_training = model.training
+    model.eval()
+    outs, ys = [], []
+    total, n = 0.0, 0
+    try:
+        for batch in loader:
+            x, y = _split_batch(batch, target, name)
+            x, y = _to_input(x, dev), y.to(dev)
+            with _autocast(dev, amp_dtype):
+                out = model(x)
+            out = out.float()
+            if loss_fn is not None:
+                total += loss_fn(out, y).item() * y.shape[0]
+            n += y.shape[0]
+            outs.append(out.cpu())
+            ys.append(y.cpu())
+    finally:
+        model.train(was_training)
+    if n == 0:
+        raise ValueError(f"{name}: no samples to evaluate")
+    scores, labels = torch.cat(outs), torch.cat(ys)
+    result = {}
+    if loss_fn is not None:
+        result["loss"] = total / n
+    for mname, fn in metric_fns.items():
+        result[mname] = float(fn(scores, labels))
+    return result
+
+
+def evaluate(
+    model: nn.Module,
+    data,
+    *,
+    loss="cross_entropy",
+    metrics=("accuracy",),
+    target: str | None = None,
+    batch_size: int = 64,
+    device=None,
+    amp=False,
+) -> dict:
+    """Loss and metrics of ``model`` on ``data`` (the whole set at once, so class-mean metrics
+    such as mean top-5 recall are exact). Returns ``{"loss": .., "<metric>": ..}``; the model
+    is evaluated in ``eval()`` mode and returned to its previous mode.
+    A metric is a name ("accuracy", "top5") or a callable ``(scores (N, K), labels (N,)) -> float``.
+    """
+    dev = _resolve_device(device)
+    model.to(dev)
+    loader = _loader(data, "data", batch_size, shuffle=False, seed=None)
+    loss_fn = None if loss is None else _resolve_loss(loss)
+    return _run_eval(model, loader, dev, loss_fn, _resolve_metrics(metrics), target, _amp_dtype(amp, dev), "data")
+
+
+@torch.no_grad()
+def predict(
+    model: nn.Module,
+    data,
+    *,
+    batch_size: int = 64,
+    device=None,
+    amp=False,
+    target: str | None = None,
+    return_labels: bool = False,
+):
+    """Model outputs (logits) for every sample, concatenated on the CPU as float32.
+
+    ``data`` may also be a bare input tensor (first dimension = samples). With
+    ``return_labels=True`` returns ``(outputs, labels)`` (labels picked by ``target``).
+    """
+    dev = _resolve_device(device)
+    model.to(dev)
+    if isinstance(data, torch.Tensor):
+        data = TensorDataset(data)
+        bare = True
+    else:
+        bare = False
+    loader = _loader(data, "data", batch_size, shuffle=False, seed=None)
+    amp_dtype = _amp_dtype(amp, dev)
+    was_training = model.training
+    model.eval()
+    outs, ys = [], []
+    try:
+        for batch in loader:
+            if bare:
+                x, y = batch[0], None
+            else:
+                x, y = _split_batch(batch, target, "data")
+            with _autocast(dev, amp_dtype):
+                out = model(_to_input(x, dev))
+            outs.append(out.float().cpu())
+            if y is not None:
+                ys.append(y.cpu())
+    finally:
+        model.train(was_training)
+    outputs = torch.cat(outs)
+    if return_labels:
+        if bare:
+            raise ValueError("return_labels=True needs data with labels, got a bare input tensor")
+        return outputs, torch.cat(ys)
+    return outputs
+
+
+# =========================================================================== the loop
+def fit(
+    model: nn.Module,
+    train_data,
+    val_data=None,
+    *,
+    loss="cross_entropy",
+    epochs: int | None = None,
+    steps: int | None = None,
+    optimizer="adamw",
+    lr: float = 1e-3,
+    weight_decay: float = 0.0,
+    scheduler=None,
+    device=None,
+    amp=False,
+    grad_clip: float | None = None,
+    metrics=("accuracy",),
+    callbacks: Iterable[Callback] = (),
+    batch_size: int = 32,
+    target: str | None = None,
+    eval_every: int | None = None,
+    seed: int | None = 0,
+    num_workers: int = 0,
+    progress: bool | None = None,
+    checkpoint: str | os.PathLike | None = None,
+    checkpoint_meta: Mapping | None = None,
+    resume: str | os.PathLike | None = None,
+) -> History:
+    """Train ``model`` and return its :class:`History`.
+
+    Length: exactly one of ``epochs`` (full passes; one record per epoch) or ``steps``
+    (optimizer steps; a record every ``eval_every`` steps, default ``steps // 10``).
+
+    Arguments
+        loss        "cross_entropy" (default), "mse" or ``callable(outputs, target) -> scalar``.
+        optimizer   "adamw" (default), "adam", "sgd" (momentum 0.9), an Optimizer, or
+                    ``callable(params) -> Optimizer``; ``lr`` and ``weight_decay`` feed the names.
+        scheduler   None, "cosine", "onecycle", an LRScheduler, or
+                    ``callable(optimizer, total_steps)``; stepped after every optimizer step.
+        device      default :func:`lecturekit.env.device` (CUDA, then MPS, then CPU).
+        amp         False; True = bf16 autocast on the CPU, fp16 on CUDA (with a GradScaler);
+                    or "bf16" / "fp16" explicitly.
+        grad_clip   max global gradient norm (``clip_grad_norm_``), off by default.
+        metrics     validation metrics: names ("accuracy", "top5") or callables
+                    ``(scores (N, K), labels (N,)) -> float``, or a dict name -> either.
+        callbacks   :class:`Callback` objects, e.g. ``viz.LiveCurves()``.
+        target      the label key to train on when labels are dicts ("verb", "noun", "action").
+        seed        seeds the shuffling (epoch ``e`` uses ``seed + e``) and torch's global RNG
+                    (dropout) at the start; ``None`` leaves both random. Seed the model's
+                    initialisation yourself (:func:`seed_everything`) before building it.
+        progress    a progress bar (``tqdm.auto``); default: on unless headless.
+        checkpoint  a path: after each record the model, optimizer, scheduler, history and RNG
+                    state are saved there (atomically); ``checkpoint_meta`` (architecture name and
+                    kwargs, see :func:`save_checkpoint`) is stored with them.
+        resume      a checkpoint written by ``checkpoint=``: training continues after its last
+                    record with the same optimizer state; on the CPU the resumed run gives the
+                    same history as an uninterrupted one (epoch mode).
+    """
+    if (epochs is None) == (steps is None):
+        raise ValueError(f"give exactly one of epochs= or steps=, got epochs={epochs!r}, steps={steps!r}")
+    length = epochs if epochs is not None else steps
+    if not isinstance(length, int) or length < 1:
+        raise ValueError(f"{'epochs' if epochs is not None else 'steps'} must be a positive int, got {length!r}")
+    dev = _resolve_device(device)
+    amp_dtype = _amp_dtype(amp, dev)
+    loss_fn = _resolve_loss(loss)
+    metric_fns = _resolve_metrics(metrics)
+    callbacks = list(callbacks)
+    for cb in callbacks:
+        if not any(hasattr(cb, h) for h in ("on_fit_start", "on_step_end", "on_eval_end", "on_fit_end")):
+            raise TypeError(f"callback {cb!r} has none of the Callback hooks")
+
+    if seed is not None:
+        torch.manual_seed(seed)
+    model.to(dev)
+    train_ds = _as_dataset(train_data, "train_data")
+    val_loader = None if val_data is None else _loader(val_data, "val_data", max(batch_size, 64), False, None)
+    steps_per_epoch = len(train_ds) if isinstance(train_ds, DataLoader) else math.ceil(len(train_ds) / batch_size)
+    if steps_per_epoch == 0:
+        raise ValueError("train_data is empty")
+    total_steps = epochs * steps_per_epoch if epochs is not None else steps
+    if eval_every is None:
+        eval_every = steps_per_epoch if epochs is not None else max(1, steps // 10)
+
+    opt = _make_optimizer(optimizer, model, lr, weight_decay)
+    sched = _make_scheduler(scheduler, opt, total_steps)
+    scaler = torch.amp.GradScaler(dev.type) if (amp_dtype == torch.float16 and dev.type == "cuda") else None
+
+    history = History()
+    state = FitState(model=model, optimizer=opt, history=history, total_steps=total_steps, epochs=epochs)
+    if resume is not None:
+        ck = _read_checkpoint_file(resume)
+        _check_arch_matches(ck, model, checkpoint_meta, resume)
+        _load_state_checked(model, ck["state_dict"], resume)
+        if "optimizer" not in ck:
+            raise CheckpointError(f"{resume}: has no optimizer state, so training cannot resume from it")
+        opt.load_state_dict(ck["optimizer"])
+        if sched is not None and ck.get("scheduler") is not None:
+            sched.load_state_dict(ck["scheduler"])
+        if scaler is not None and ck.get("scaler") is not None:
+            scaler.load_state_dict(ck["scaler"])
+        history = state.history = History.from_dict(ck.get("history", {}))
+        state.epoch, state.step = int(ck.get("epoch", 0)), int(ck.get("step", 0))
+        if "rng_torch" in ck:
+            torch.set_rng_state(ck["rng_torch"])
+
+    show_progress = (not headless()) if progress is None else bool(progress)
+    bar = None
+    if show_progress and state.step < total_steps:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=total_steps, initial=state.step, desc="fit", unit="step", leave=True)
+
+    time_offset = history.seconds[-1] if history.seconds else 0.0
+    start = time.perf_counter()
+    for cb in callbacks:
+        getattr(cb, "on_fit_start", lambda s: None)(state)
+
+    model.train()
+    running, running_n = 0.0, 0
+    try:
+        while state.step < total_steps and not state.stop:
+            # Shuffling of epoch e is seeded by (seed + e): a resumed run sees the same batches.
+            loader = _loader(train_ds, "train_data", batch_size, True, None if seed is None else seed + state.epoch, num_workers)
+            skip = state.step - state.epoch * steps_per_epoch  # steps of this pass already done
+            for i, batch in enumerate(loader):
+                if i < skip:
+                    continue
+                x, y = _split_batch(batch, target, "train_data")
+                x, y = _to_input(x, dev), y.to(dev)
+                with _autocast(dev, amp_dtype):
+                    out = model(x)
+                    loss_value = loss_fn(out.float() if amp_dtype is not None else out, y)
+                if not torch.isfinite(loss_value):
+                    raise FloatingPointError(
+                        f"loss became {loss_value.item()} at step {state.step + 1}; lower lr, clip gradients "
+                        "(grad_clip=1.0) or check the inputs"
+                    )
+                opt.zero_grad(set_to_none=True)
+                if scaler is not None:
+                    scaler.scale(loss_value).backward()
+                    if grad_clip is not None:
+                        scaler.unscale_(opt)
+                        nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+                    scaler.step(opt)
+                    scaler.update()
+                else:
+                    loss_value.backward()
+                    if grad_clip is not None:
+                        nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+                    opt.step()
+                if sched is not None:
+                    sched.step()
+                state.step += 1
+                state.last_loss = loss_value.item()
+                history.step_loss.append(state.last_loss)
+                running += state.last_loss
+                running_n += 1
+                if bar is not None:
+                    bar.update(1)
+                for cb in callbacks:
+                    getattr(cb, "on_step_end", lambda s: None)(state)
+                end_of_pass = i + 1 == steps_per_epoch
+                if end_of_pass:
+                    state.epoch += 1
+                if state.step % eval_every == 0 or state.step == total_steps or state.stop:
+                    by_epoch = epochs is not None and eval_every == steps_per_epoch
+                    record = {
+                        "epoch": state.epoch if by_epoch else state.step / steps_per_epoch,
+                        "step": state.step,
+                        "by_epoch": by_epoch,
+                        "train_loss": running / max(1, running_n),
+                        "lr": opt.param_groups[0]["lr"],
+                    }
+                    running, running_n = 0.0, 0
+                    if val_loader is not None:
+                        val = _run_eval(model, val_loader, dev, loss_fn, metric_fns, target, amp_dtype, "val_data")
+                        record.update({f"val_{k}": v for k, v in val.items()})
+                    history.records.append(record)
+                    history.seconds.append(time_offset + time.perf_counter() - start)
+                    if bar is not None:
+                        bar.set_postfix({k: f"{v:.3f}" for k, v in record.items() if k.startswith(("train_loss", "val_"))})
+                    if checkpoint is not None:
+                        _save_training_checkpoint(checkpoint, model, opt, sched, scaler, state, checkpoint_meta)
+                    for cb in callbacks:
+                        getattr(cb, "on_eval_end", lambda s: None)(state)
+                if state.step >= total_steps or state.stop:
+                    break
+    finally:
+        if bar is not None:
+            bar.close()
+    for cb in callbacks:
+        getattr(cb, "on_fit_end", lambda s: None)(state)
+    return history
+
+
+# =========================================================================== checkpoints
+FORMAT = "lecturekit-checkpoint"
+FORMAT_VERSION = 1
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be used: corrupt, tampered with, unsafe, or for another model."""
+
+
+def _digest(state_dict: Mapping[str, torch.Tensor]) -> str:
+    """sha256 over names, dtypes, shapes and bytes of every tensor, in key order."""
+    h = hashlib.sha256()
+    for key in sorted(state_dict):
+        t = state_dict[key]
+        h.update(key.encode())
+        if isinstance(t, torch.Tensor):
+            t = t.detach().to("cpu").contiguous()
+            h.update(f"{t.dtype}{tuple(t.shape)}".encode())
+            h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+        else:
+            h.update(repr(t).encode())
+    return h.hexdigest()
+
+
+def _check_plain(value, where: str) -> None:
+    """Metadata must be plain data (loadable with weights_only): refuse anything else now."""
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return
+    if isinstance(value, (list, tuple)):
+        for i, v in enumerate(value):
+            _check_plain(v, f"{where}[{i}]")
+        return
+    if isinstance(value, dict):
+        for k, v in value.items():
+            if not isinstance(k, str):
+                raise TypeError(f"{where}: keys must be strings, got {k!r}")
+            _check_plain(v, f"{where}[{k!r}]")
+        return
+    raise TypeError(f"{where}: checkpoint metadata must be plain data (str, int, float, bool, None, list, dict), got {type(value).__name__}")
+
+
+def _arch_of(model: nn.Module, architecture: str | None, kwargs: Mapping | None):
+    spec = getattr(model, "build_spec", None)  # set by whoever built it, if anyone did
+    if architecture is None and isinstance(spec, Mapping):
+        architecture = spec.get("name")
+        kwargs = spec.get("kwargs", {}) if kwargs is None else kwargs
+    if architecture is None:
+        from .models import MODELS
+
+        names = [n for n, e in MODELS.items() if e.cls is type(model) and not e.fixed]
+        architecture = names[0] if names else f"{type(model).__module__}.{type(model).__qualname__}"
+    return architecture, dict(kwargs or {})
+
+
+def _atomic_save(obj, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(obj, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def save_checkpoint(
+    model: nn.Module,
+    path: str | os.PathLike,
+    *,
+    architecture: str | None = None,
+    kwargs: Mapping | None = None,
+    metadata: Mapping | None = None,
+    optimizer: torch.optim.Optimizer | None = None,
+    **extra,
+) -> Path:
+    """Write ``model`` to ``path`` atomically (temporary file + ``os.replace``); return the path.
+
+    ``architecture`` is the model's name in ``lecturekit.models.MODELS`` and ``kwargs`` the
+    arguments of ``build_model`` that rebuild it (e.g. ``{"preset": "small", "num_classes": 12}``);
+    without them the name is looked up by class (kwargs then default to ``{}``).
+    ``metadata`` is plain data (accuracy, dataset parameters, ...). The file also stores a
+    sha256 digest of the weights, checked on load.
+    """
+    architecture, kwargs = _arch_of(model, architecture, kwargs)
+    _check_plain(kwargs, "kwargs")
+    _check_plain(dict(metadata or {}), "metadata")
+    state_dict = {k: v.detach().to("cpu") for k, v in model.state_dict().items()}
+    obj = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "architecture": architecture,
+        "kwargs": kwargs,
+        "state_dict": state_dict,
+        "digest": _digest(state_dict),
+        "metadata": dict(metadata or {}),
+        "torch_version": str(torch.__version__),
+    }
+    if optimizer is not None:
+        obj["optimizer"] = optimizer.state_dict()
+    obj.update(extra)
+    path = Path(path)
+    _atomic_save(obj, path)
+    return path
+
+
+def _save_training_checkpoint(path, model, opt, sched, scaler, state: FitState, meta: Mapping | None) -> None:
+    meta = dict(meta or {})
+    save_checkpoint(
+        model,
+        path,
+        architecture=meta.pop("architecture", None),
+        kwargs=meta.pop("kwargs", None),
+        metadata=meta,
+        optimizer=opt,
+        scheduler=None if sched is None else sched.state_dict(),
+        scaler=None if scaler is None else scaler.state_dict(),
+        history=state.history.to_dict(),
+        epoch=state.epoch,
+        step=state.step,
+        rng_torch=torch.get_rng_state(),
+    )
+
+
+def _read_checkpoint_file(path) -> dict:
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no checkpoint at {path}")
+    try:
+        ck = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # noqa: BLE001 - translated into one clear message
+        text = str(err)
+        detail = next((ln.strip() for ln in text.splitlines() if "Unsupported global" in ln or "Unpickler error" in ln), None)
+        if "weights_only" in text or "Unpickler" in text or "GLOBAL" in text:
+            raise CheckpointError(
+                f"{path}: refused to load: the file contains pickled Python objects, not only tensors and "
+                "plain data, and torch.load(weights_only=True) does not execute code from a checkpoint. "
+                f"Only load files you trust in other ways. Detail: {detail or type(err).__name__}"
+            ) from err
+        raise CheckpointError(
+            f"{path}: not a readable checkpoint (corrupt, truncated or altered file): {type(err).__name__}: "
+            f"{text.splitlines()[0] if text else ''}"
+        ) from err
+    if not isinstance(ck, dict) or ck.get("format") != FORMAT:
+        raise CheckpointError(f"{path}: not a lecturekit checkpoint (no '{FORMAT}' header); save it with save_checkpoint")
+    if ck.get("format_version") != FORMAT_VERSION:
+        raise CheckpointError(f"{path}: checkpoint format version {ck.get('format_version')} is not {FORMAT_VERSION}")
+    for key in ("architecture", "kwargs", "state_dict", "digest"):
+        if key not in ck:
+            raise CheckpointError(f"{path}: checkpoint lacks its {key!r} entry")
+    if _digest(ck["state_dict"]) != ck["digest"]:
+        raise CheckpointError(
+            f"{path}: the weights do not match the digest stored with them: the file was altered after it "
+            "was saved (or damaged). Re-create it with scripts/train_checkpoints.py or save_checkpoint."
+        )
+    return ck
+
+
+def _check_arch_matches(ck: dict, model: nn.Module | None, meta: Mapping | None, path) -> None:
+    expected = None
+    if meta and meta.get("architecture"):
+        expected = meta["architecture"]
+    elif model is not None:
+        expected, _ = _arch_of(model, None, None)
+    if expected is not None and ck["architecture"] != expected:
+        raise CheckpointError(
+            f"{path}: this checkpoint is for architecture {ck['architecture']!r}, not {expected!r}; "
+            "load it into the model it was saved from"
+        )
+
+
+def _load_state_checked(model: nn.Module, state_dict: Mapping[str, torch.Tensor], path) -> None:
+    own = model.state_dict()
+    missing = sorted(set(own) - set(state_dict))
+    unexpected = sorted(set(state_dict) - set(own))
+    wrong = [
+        f"{k}: model {tuple(own[k].shape)} vs checkpoint {tuple(state_dict[k].shape)}"
+        for k in sorted(set(own) & set(state_dict))
+        if tuple(own[k].shape) != tuple(state_dict[k].shape)
+    ]
+    if missing or unexpected or wrong:
+        parts = []
+        if wrong:
+            parts.append(f"{len(wrong)} tensor(s) of another shape: " + "; ".join(wrong[:5]) + (" ..." if len(wrong) > 5 else ""))
+        if missing:
+            parts.append(f"missing in checkpoint: {missing[:5]}" + (" ..." if len(missing) > 5 else ""))
+        if unexpected:
+            parts.append(f"not in the model: {unexpected[:5]}" + (" ..." if len(unexpected) > 5 else ""))
+        raise CheckpointError(
+            f"{path}: checkpoint does not fit this model ({type(model).__name__}): " + "; ".join(parts)
+            + ". Was it saved with other constructor arguments (num_classes, width, frames)?"
+        )
+    model.load_state_dict(state_dict, strict=True)
+
+
+def load_checkpoint(
+    path: str | os.PathLike,
+    model: nn.Module | None = None,
+    *,
+    architecture: str | None = None,
+    device=None,
+    with_info: bool = False,
+):
+    """Load a checkpoint written by :func:`save_checkpoint` (``torch.load(weights_only=True)``).
+
+    * ``model`` given: its weights are replaced (the checkpoint must be for the same
+      architecture and have the same tensor names and shapes, else :class:`CheckpointError`).
+    * ``model`` omitted: the model is rebuilt with ``build_model(architecture, **kwargs)`` from
+      the names stored in the file (registered architectures only: nothing is imported by a
+      name read from a file).
+    * ``architecture`` (optional) is what you expect; another one is refused.
+
+    Returns the model (in eval mode, on ``device`` or the default device), or
+    ``(model, info)`` with ``with_info=True`` where ``info`` holds ``architecture``, ``kwargs``,
+    ``metadata``, ``history`` (a :class:`History` or None) and ``path``.
+    """
+    ck = _read_checkpoint_file(path)
+    if architecture is not None and ck["architecture"] != architecture:
+        raise CheckpointError(
+            f"{path}: this checkpoint is for architecture {ck['architecture']!r}, not {architecture!r}"
+        )
+    if model is None:
+        from .models import MODELS, build_model
+
+        if ck["architecture"] not in MODELS:
+            raise CheckpointError(
+                f"{path}: architecture {ck['architecture']!r} is not a registered model "
+                f"({', '.join(sorted(MODELS)) or 'none registered'}); build the model yourself and pass it as model="
+            )
+        model = build_model(ck["architecture"], **ck["kwargs"])
+    else:
+        _check_arch_matches(ck, model, None, path)
+    _load_state_checked(model, ck["state_dict"], path)
+    model.to(_resolve_device(device))
+    model.eval()
+    if with_info:
+        info = {
+            "architecture": ck["architecture"],
+            "kwargs": dict(ck["kwargs"]),
+            "metadata": dict(ck.get("metadata", {})),
+            "history": History.from_dict(ck["history"]) if ck.get("history") else None,
+            "path": str(path),
+        }
+        return model, info
+    return model
