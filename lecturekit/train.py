@@ -46,7 +46,6 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
@@ -114,6 +113,15 @@ class History:
 
     def __len__(self) -> int:
         return len(self.records)
+
+    def __repr__(self) -> str:
+        if not self.records:
+            return "History(empty)"
+        last = ", ".join(
+            f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}"
+            for k, v in self.records[-1].items() if k != "by_epoch"
+        )
+        return f"History({len(self.records)} records, {len(self.step_loss)} steps; last: {last})"
 
     def __getitem__(self, key: str) -> list:
         if not self.records or key not in self.records[-1]:
@@ -786,6 +794,7 @@ def _atomic_save(obj, path: Path) -> None:
             torch.save(obj, f)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600; a checkpoint is an ordinary readable file
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):

@@ -22,6 +22,7 @@ load the shipped file when present and can retrain (``load_frame_encoder(retrain
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import sys
 import time
@@ -42,6 +43,7 @@ def write_frame_encoder(out: Path, recipe: dict, device: str = "cpu") -> dict:
     model, kwargs, metrics, history = train_frame_encoder(recipe, device=device)
     seconds = time.perf_counter() - start
     world = ToyKitchens(**recipe["world"])
+    x_va, _ = world.clips("val", frames=recipe["frames"]).tensors()
     meta = {
         "recipe": recipe,
         "world_params": {k: list(v) if isinstance(v, tuple) else v for k, v in world.params.items()},
@@ -51,6 +53,8 @@ def write_frame_encoder(out: Path, recipe: dict, device: str = "cpu") -> dict:
         "val_accuracy": metrics["accuracy"],
         "val_top5": metrics["top5"],
         "num_val_clips": metrics["num_val_clips"],
+        # diagnostics only (the test checks accuracy, not bytes): were the pixels the same?
+        "val_pixels_sha256": hashlib.sha256(x_va.numpy().tobytes()).hexdigest(),
     }
     path = save_checkpoint(model, out / f"{FRAME_ENCODER}.pt", architecture="frame_cnn", kwargs=kwargs, metadata=meta)
     record = {

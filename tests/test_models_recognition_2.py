@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from lecturekit.layers import ResNet2d, TemporalShift, fold_time
+from lecturekit.layers import ResNet2d, fold_time
 from lecturekit.models import MODELS, build_model
 from lecturekit.models.ata import (ATA, TemporalAttention, align, alignment_permutations, dealign,
                                    greedy_assignment, hungarian)
@@ -43,6 +43,7 @@ def clip(b=2, t=8, seed=0):
 
 @pytest.mark.parametrize("name", NAMES)
 def test_registered_small_default_returns_logits_and_validates_input(name):
+    assert name in MODELS and set(MODELS[name].presets) == {"small", "paper"}
     torch.manual_seed(0)
     model = build_model(name).eval()
     x = clip()

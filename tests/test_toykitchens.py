@@ -24,8 +24,9 @@ SMALL = dict(num_kitchens=4, unseen_kitchens=1, videos_per_kitchen=1, heldout_vi
 
 
 @pytest.fixture(scope="module")
-def tk():
-    return ToyKitchens(seed=0)
+def tk(tmp_path_factory):
+    # the default notebook world; rendered once per test session (shared .npz cache)
+    return ToyKitchens(seed=0, cache_dir=tmp_path_factory.getbasetemp() / "toykitchens-default")
 
 
 @pytest.fixture(scope="module")
@@ -101,6 +102,14 @@ def test_views_shapes_and_labels(tk):
     ant = tk.anticipation("test", frames=6, history=10)
     v, lab = ant[3]
     assert tuple(v.shape) == (3, 6, 32, 32) and tuple(lab["history"].shape) == (10,)
+    # history = the earlier actions of the same video, most recent last, -1 padded on the left
+    seg = tk.segments("test")
+    for i in (0, 1, 7, len(ant) - 1):
+        p, vid = int(ant.labels["position"][i]), int(ant.labels["video"][i])
+        past = tk.scripts[vid].action[max(0, p - 10) : p]
+        h = ant.labels["history"][i]
+        assert np.array_equal(h[10 - len(past) :], past) and np.all(h[: 10 - len(past)] == -1)
+        assert ant.labels["action"][i] == seg["action"][i] == tk.scripts[vid].action[p]
 
 
 def test_clip_sampling_is_mirror_symmetric():
@@ -141,7 +150,7 @@ def test_repr_png_storyboards(tk):
 
 # sha256 of every long video and the 4-frame train clips of ToyKitchens(seed=3, **SMALL);
 # generated once; any change of the generator must bump GENERATOR_VERSION and this pin.
-PINNED = "PIN"
+PINNED = "1e1091967bb175d02a88676240d93a1fbd0ac14afb0c556b5fc6ee830fadb33c"
 
 
 def test_deterministic_bytes_same_process_and_pinned(small):
@@ -150,6 +159,12 @@ def test_deterministic_bytes_same_process_and_pinned(small):
     other = ToyKitchens(seed=4, **SMALL)
     assert not np.array_equal(other.long_video(0)[:20], small.long_video(0)[:20])
     assert _digest(small) == PINNED
+
+
+def test_bytes_do_not_depend_on_vectorisation_chunks(small):
+    s = small.scripts[0]
+    k = small.kitchens[s.kitchen]
+    assert np.array_equal(tk_render.render(s, k, 32, chunk=5), small.long_video(0))
 
 
 def test_deterministic_across_processes(small):

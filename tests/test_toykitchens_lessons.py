@@ -3,8 +3,9 @@
 Probes are deliberately simple (logistic regression on a handful of statistics, 5-fold
 cross-validation over all clips of the default world, balanced accuracy so chance is 0.5):
 
-* per-frame colour statistics (mean/std of R, G, B), frames pooled without their time index:
-  a single frame cannot tell the members of a time-reversal pair apart;
+* per-frame appearance features (a 4x4 grid of mean colours plus the mean/std of R, G, B: 54
+  numbers), frames pooled without their time index: a single frame cannot tell the members of
+  a time-reversal pair apart;
 * the same statistics averaged over time (order-free pooling): near chance as well;
 * six motion statistics of the clip (temporal difference x spatial gradient: translation,
   divergence, curl ...), which change sign under time reversal: order-aware, they separate
@@ -34,9 +35,10 @@ SPLITS = ("train", "val", "test")
 
 
 @pytest.fixture(scope="module")
-def tk():
+def tk(tmp_path_factory):
     torch.set_num_threads(1)
-    return ToyKitchens(seed=0)
+    # the default notebook world; rendered once per test session (shared .npz cache)
+    return ToyKitchens(seed=0, cache_dir=tmp_path_factory.getbasetemp() / "toykitchens-default")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -47,6 +49,14 @@ def frame_stats(video: torch.Tensor) -> torch.Tensor:
     """uint8 (N, C, T, H, W) -> (N, T, 6): per-frame mean and std of each colour channel."""
     x = video.float() / 255
     return torch.cat([x.mean((3, 4)), x.std((3, 4))], 1).permute(0, 2, 1)
+
+
+def frame_features(video: torch.Tensor) -> torch.Tensor:
+    """(N, C, T, H, W) -> (N, T, 54): a 4x4 grid of mean colours and the colour mean/std."""
+    x = video.float() / 255
+    N, C, T, H, W = x.shape
+    grid = torch.nn.functional.adaptive_avg_pool2d(x.permute(0, 2, 1, 3, 4).reshape(N * T, C, H, W), 4)
+    return torch.cat([grid.reshape(N, T, -1), frame_stats(video)], 2)
 
 
 def motion_stats(video: torch.Tensor) -> torch.Tensor:
@@ -121,9 +131,10 @@ def pair_results(tk):
     out = {}
     for pair in tk.reversal_pairs:
         video, y = pair_clips(tk, pair)
-        fs = frame_stats(video)  # (N, T, 6)
-        N, T = fs.shape[:2]
-        single = balanced_cv(fs.reshape(N * T, 6), y.repeat_interleave(T), groups=torch.arange(N).repeat_interleave(T))
+        fs = frame_features(video)  # (N, T, 54)
+        N, T, D = fs.shape
+        frames = fs.reshape(N * T, D)
+        single = balanced_cv(frames, y.repeat_interleave(T), groups=torch.arange(N).repeat_interleave(T))
         out[pair] = {
             "n": N,
             "single": single,
@@ -136,12 +147,14 @@ def pair_results(tk):
 def test_single_frame_is_near_chance_within_reversal_pairs(pair_results):
     for pair, r in pair_results.items():
         assert r["n"] >= 100, (pair, r)  # enough clips per pair in the default world
-        assert abs(r["single"] - 0.5) <= 0.08, (pair, r)  # chance +- 0.08
+        # chance +- 0.07 (measured: 0.52, 0.52, 0.52; objects 20 % larger in put/close/turn-ccw
+        # alone, a label-correlated nuisance, already give 0.62 / 0.55 / 0.58)
+        assert abs(r["single"] - 0.5) <= 0.07, (pair, r)
 
 
 def test_frame_averaging_is_near_chance_and_order_aware_probe_separates(pair_results):
     for pair, r in pair_results.items():
-        assert abs(r["average"] - 0.5) <= 0.08, (pair, r)
+        assert abs(r["average"] - 0.5) <= 0.07, (pair, r)
         assert r["order"] >= 0.70, (pair, r)  # order-aware statistics separate every pair
         assert r["order"] - r["average"] >= 0.2, (pair, r)
     assert np.mean([r["order"] for r in pair_results.values()]) >= 0.8
@@ -178,10 +191,11 @@ def test_early_observation_is_ambiguous_and_accuracy_rises(tk):
 
 def test_bayes_matches_monte_carlo_sampling_of_the_grammar(tk):
     """The forward filter agrees with frequencies of the generator itself (total variation
-    < 0.03 on 30,000 sampled videos) after the histories [], [first], [first, second]."""
+    < 0.05 on 12,000 sampled videos; the sampling noise is ~0.03 with 1,000 matching videos and
+    10 likely next actions) after the histories [], [most likely first], [.., most likely second]."""
     k = 3
     rng = np.random.default_rng(123)
-    seqs = [sample_actions(tk.grammar, k, rng)[0] for _ in range(30000)]
+    seqs = [sample_actions(tk.grammar, k, rng)[0] for _ in range(12000)]
     prior = np.zeros(len(tk.kitchens))
     prior[k] = 1.0
     A = len(tk.actions)
@@ -191,11 +205,11 @@ def test_bayes_matches_monte_carlo_sampling_of_the_grammar(tk):
     h2 = int(np.argmax(second))
     for hist in ([], [h1], [h1, h2]):
         emp = np.bincount([s[len(hist)] for s in seqs if s[: len(hist)] == hist and len(s) > len(hist)], minlength=A)
-        assert emp.sum() > 2000
+        assert emp.sum() > 1000
         emp = emp / emp.sum()
         exact = bayes_from_history(tk, hist, prior)
         assert abs(exact.sum() - 1) < 1e-9
-        assert 0.5 * np.abs(emp - exact).sum() < 0.03, (hist, 0.5 * np.abs(emp - exact).sum())
+        assert 0.5 * np.abs(emp - exact).sum() < 0.05, (hist, 0.5 * np.abs(emp - exact).sum())
 
 
 def test_last_action_alone_is_a_weak_predictor(tk):
@@ -224,7 +238,8 @@ def test_ngram_counts_and_smoothing():
     np.testing.assert_allclose(p[2], [1 / 3] * 3)  # unseen context -> uniform
     start = NGram(n=2, k=0.0, num_actions=3).fit([[2, 1], [2, 0]]).predict(np.array([[-1, -1]]))
     np.testing.assert_allclose(start[0], [0, 0, 1])  # the beginning-of-video context
-    assert topk_accuracy(np.array([[0.1, 0.5, 0.4], [0.3, 0.3, 0.4]]), np.array([2, 0]), 2) == 0.5
+    # ties are broken by class id: [0.3, 0.4, 0.3] ranks 1, 0, 2, so label 2 misses the top 2
+    assert topk_accuracy(np.array([[0.1, 0.5, 0.4], [0.3, 0.4, 0.3]]), np.array([2, 2]), 2) == 0.5
 
 
 def test_kitchen_appearance_predicts_recipes_on_seen_kitchens(tk):

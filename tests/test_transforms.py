@@ -213,3 +213,23 @@ def test_random_horizontal_flip_dataset_transform_and_compose():
     assert torch.equal(out, v[:, :, :2].flip(-1)) and lab == {"verb": 3, "noun": 7, "flipped": True}
     with pytest.raises(ValueError, match="push-left"):
         t(v, {"verb": 4})
+
+
+class _Offsets(torch.utils.data.Dataset):
+    def __init__(self):
+        self.sampler = TSNSampler(4, train=True, seed=0)
+
+    def __len__(self):
+        return 8
+
+    def __getitem__(self, i):
+        return self.sampler(0, 399)
+
+
+def test_random_samplers_differ_between_dataloader_workers():
+    """Workers copy the dataset; without re-seeding every worker would draw the same offsets."""
+    dl = torch.utils.data.DataLoader(_Offsets(), batch_size=1, num_workers=2)
+    rows = [b[0] for b in dl]  # worker 0 gives items 0, 2, ...; worker 1 items 1, 3, ...
+    assert not torch.equal(rows[0], rows[1])
+    again = [b[0] for b in torch.utils.data.DataLoader(_Offsets(), batch_size=1, num_workers=2)]
+    assert all(torch.equal(a, b) for a, b in zip(rows, again))  # still reproducible

@@ -5,7 +5,6 @@ draws one final figure), and a notebook that trains with live curves leaves exac
 from __future__ import annotations
 
 import base64
-import os
 import re
 import subprocess
 import sys
@@ -246,7 +245,8 @@ def test_headless_notebook_training_leaves_one_image_and_no_stderr(tmp_path, mon
     """Execute tests/notebooks_fixture/live_curves.ipynb in a kernel of this environment with
     LECTUREKIT_HEADLESS=1 only (TQDM_DISABLE removed: the headless switch alone must silence the
     progress bar). Then, in the same kernel, a live run must also leave one image output: the
-    display handle is updated in place (nbclient applies update_display_data like a browser)."""
+    display handle is updated in place (nbclient applies update_display_data like a browser);
+    and a viz Figure as a cell's last expression shows once, as PNG."""
     import nbformat
     from nbclient import NotebookClient
 
@@ -263,12 +263,19 @@ def test_headless_notebook_training_leaves_one_image_and_no_stderr(tmp_path, mon
         "        progress=False, callbacks=[live])\n"
         "print('live updates', live.updates)"
     )
+    figure_cell = nbformat.v4.new_code_cell(
+        "import matplotlib.pyplot as plt\n"
+        "fig = viz.storyboard(torch.zeros(3, 2, 8, 8, dtype=torch.uint8))\n"
+        "print('pyplot figures', len(plt.get_fignums()))\n"
+        "fig"
+    )
     with client.setup_kernel():
         for index, cell in enumerate(nb.cells):
             client.execute_cell(cell, index)
         outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
-        nb.cells.append(live_cell)
-        client.execute_cell(live_cell, len(nb.cells) - 1)
+        for extra in (live_cell, figure_cell):
+            nb.cells.append(extra)
+            client.execute_cell(extra, len(nb.cells) - 1)
 
     images = [o for o in outputs if "image/png" in o.get("data", {})]
     stderr = [o.get("text", "") for o in outputs if o.output_type == "stream" and o.name == "stderr"]
@@ -281,3 +288,8 @@ def test_headless_notebook_training_leaves_one_image_and_no_stderr(tmp_path, mon
     assert sum("image/png" in o.get("data", {}) for o in live_out) == 1, live_out
     assert "live updates 3" in "".join(o.get("text", "") for o in live_out if o.output_type == "stream")
     assert not any(o.output_type == "stream" and o.name == "stderr" for o in live_out)
+
+    # a returned Figure shows exactly once, as PNG, whatever the backend (here MPLBACKEND=Agg)
+    fig_out = figure_cell.outputs
+    assert [o.output_type for o in fig_out] == ["stream", "execute_result"], fig_out
+    assert "image/png" in fig_out[1]["data"] and "pyplot figures 0" in fig_out[0]["text"]

@@ -2,3 +2,6 @@
 
 # --- parameter / FLOP / latency tables (issue: recognition) ---
 from .flops import count_flops, count_macs, count_params, flop_table, format_flop_table, latency  # noqa: E402,F401
+
+# --- AGA post-training analysis (issue: anticipation) ---
+from .aga import Counterfactual, counterfactual_past, dependency_matrix, gate_trace  # noqa: E402,F401

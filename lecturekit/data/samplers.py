@@ -182,34 +182,51 @@ class UniformSampler:
         return f"UniformSampler(frames={self.frames})"
 
 
-class TSNSampler:
+class SeededRandom:
+    """A private ``torch.Generator`` seeded with ``seed``, re-seeded once inside each DataLoader
+    worker (with ``seed + 1_000_003 * (worker id + 1)``): workers copy their dataset, and without
+    this every worker would draw the same "random" offsets."""
+
+    def __init__(self, seed: int = 0):
+        self.seed = int(seed)
+        self.generator = torch.Generator().manual_seed(self.seed)
+        self._worker: int | None = None
+
+    def _rng(self) -> torch.Generator:
+        info = torch.utils.data.get_worker_info()
+        if info is not None and info.id != self._worker:
+            self._worker = info.id
+            self.generator.manual_seed(self.seed + 1_000_003 * (info.id + 1))
+        return self.generator
+
+
+class TSNSampler(SeededRandom):
     """``sampler(start, stop)``: TSN sampling, random offsets when ``train`` (seeded generator)."""
 
     def __init__(self, segments: int = 8, train: bool = True, seed: int = 0):
         _check_frames(segments, "segments")
+        super().__init__(seed)
         self.frames = segments
         self.train = train
-        self.seed = seed
-        self.generator = torch.Generator().manual_seed(seed)
 
     def __call__(self, start: IntOrTensor, stop: IntOrTensor) -> Tensor:
-        return tsn_indices(start, stop, self.frames, train=self.train, generator=self.generator)
+        return tsn_indices(start, stop, self.frames, train=self.train, generator=self._rng())
 
     def __repr__(self) -> str:
         return f"TSNSampler(segments={self.frames}, train={self.train}, seed={self.seed})"
 
 
-class DenseSampler:
+class DenseSampler(SeededRandom):
     """``sampler(start, stop)``: a dense clip, random start when ``train`` (seeded generator)."""
 
     def __init__(self, frames: int = 8, stride: int = 1, train: bool = True, seed: int = 0):
         _check_frames(frames)
-        self.frames, self.stride, self.train, self.seed = frames, stride, train, seed
-        self.generator = torch.Generator().manual_seed(seed)
+        _check_frames(stride, "stride")
+        super().__init__(seed)
+        self.frames, self.stride, self.train = frames, stride, train
 
     def __call__(self, start: IntOrTensor, stop: IntOrTensor) -> Tensor:
-        return dense_indices(start, stop, self.frames, self.stride, train=self.train, generator=self.generator)
+        return dense_indices(start, stop, self.frames, self.stride, train=self.train, generator=self._rng())
 
     def __repr__(self) -> str:
         return f"DenseSampler(frames={self.frames}, stride={self.stride}, train={self.train}, seed={self.seed})"
-

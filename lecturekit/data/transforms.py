@@ -26,6 +26,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from .samplers import SeededRandom
+
 #: ImageNet statistics (RGB, for pixels in [0, 1]): what pretrained 2D backbones expect.
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -291,7 +293,7 @@ def random_hflip(
     return out, new
 
 
-class RandomHorizontalFlip:
+class RandomHorizontalFlip(SeededRandom):
     """Dataset transform: mirror with probability ``p`` and map the labels named in ``label_maps``.
 
     ``label_maps`` maps a label key (``"verb"``, ``"action"``) to its :class:`LabelMap`; it is
@@ -303,13 +305,13 @@ class RandomHorizontalFlip:
     changes_labels = True
 
     def __init__(self, label_maps: Mapping[str, LabelMap], p: float = 0.5, seed: int = 0):
+        super().__init__(seed)  # seeded generator, re-seeded per DataLoader worker
         self.label_maps = dict(label_maps)
         self.p = p
-        self.generator = torch.Generator().manual_seed(seed)
 
     def __call__(self, video: Tensor, labels: dict):
         _check_video(video)
-        if bool(torch.rand(1, generator=self.generator) >= self.p):
+        if bool(torch.rand(1, generator=self._rng()) >= self.p):
             return video, labels
         labels = dict(labels)
         for key, m in self.label_maps.items():

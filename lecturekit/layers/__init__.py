@@ -13,6 +13,10 @@ from .shapes import (
 from .resnet2d import BasicBlock, Bottleneck, ResNet2d
 from .temporal_shift import TemporalShift, online_shift_step, shift_folded, temporal_shift
 
+# --- recognition part 1: factorised (2+1)D / P3D convolutions ---
+from .factorised_conv import Conv2Plus1d, P3DMiddle, SpatialConv, TemporalConv, mid_channels
+
 __all__ = ["check_frames", "check_sequence", "check_shape", "check_video", "fold_time", "unfold_time"]
 __all__ += ["BasicBlock", "Bottleneck", "ResNet2d",  # recognition part 2
             "TemporalShift", "online_shift_step", "shift_folded", "temporal_shift"]
+__all__ += ["Conv2Plus1d", "P3DMiddle", "SpatialConv", "TemporalConv", "mid_channels"]  # recognition part 1

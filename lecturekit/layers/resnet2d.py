@@ -43,7 +43,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-import torch
 from torch import Tensor, nn
 
 from .shapes import check_frames
@@ -260,11 +259,6 @@ class ResNet2d(nn.Module):
 
     def forward(self, x: Tensor, frames: int | None = None) -> Tensor:
         return self.forward_features(x, frames)
-
-
-def count_params(module: nn.Module) -> int:
-    """Number of parameters (trainable or not)."""
-    return sum(p.numel() for p in module.parameters())
 
 
 __all__ = ["BasicBlock", "Bottleneck", "ResNet2d", "TemporalFactory"]

@@ -37,6 +37,7 @@ from .predrnn import PredRNN
 from .rcn import GRURCN
 
 # --- anticipation models (issue: anticipation) ---
+from .aga import AGA
 from .avt import AVTHead
 from .horst import HORST
 from .ms_lstm import MSLSTM, TwoStageLSTM
@@ -83,6 +84,10 @@ MODELS: dict[str, ModelEntry] = {
     "rulstm_fusion": ModelEntry(RULSTMFusion, {}, "RU-LSTM branches fused by modality attention (MATT)"),
     "avt_head": ModelEntry(AVTHead, {}, "AVT-h: causal transformer predicting next features (Girdhar & Grauman 2021)"),
     "horst": ModelEntry(HORST, {}, "HORST: order-S recurrence read by space-time attention (Tai et al. 2021)"),
+    "aga": ModelEntry(AGA, {}, "Action-Guided Attention: past predictions as keys, EMA query, gate (Tai et al. 2026)"),
+    "aga_pixel": ModelEntry(AGA, {"attention": "pixel"}, "AGA ablation: dot-product attention over frame embeddings"),
+    "aga_iam": ModelEntry(AGA, {"query": "last", "values": "state"}, "IAM-style: last prediction as query, past states as values"),
+    "aga_nogate": ModelEntry(AGA, {"gate": False}, "AGA ablation: z = h~ + e instead of the sigmoid gate"),
 }
 
 

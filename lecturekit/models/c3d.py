@@ -76,7 +76,7 @@ class C3D(nn.Module):
 
     SUPPORTS_ANY_T = False
     PRESETS = {
-        "small": dict(num_classes=10, frames=8, size=32, widths=(16, 32, 64, 64, 64), fc=(256, 256),
+        "small": dict(num_classes=10, frames=8, size=32, widths=(8, 16, 32, 64, 64), fc=(128, 128),
                       dropout=0.2, batch_norm=True),
         # official prototxt c3d_sport1m_feature_extractor_frm.prototxt (Sports-1M, 487 classes)
         "paper": dict(num_classes=487, frames=16, size=112, widths=PAPER_WIDTHS, fc=(4096, 4096),
@@ -85,7 +85,7 @@ class C3D(nn.Module):
     PUBLISHED = {"params": 79_991_015, "conv_macs": 38_496_632_832, "macs": 38_548_959_232}
 
     def __init__(self, num_classes: int = 10, *, in_channels: int = 3, frames: int = 8, size: int = 32,
-                 widths: Sequence[int] = (16, 32, 64, 64, 64), fc: Sequence[int] = (256, 256), pool5: str = "ceil",
+                 widths: Sequence[int] = (8, 16, 32, 64, 64), fc: Sequence[int] = (128, 128), pool5: str = "ceil",
                  dropout: float = 0.2, batch_norm: bool = True, caffe_init: bool = False):
         super().__init__()
         if pool5 not in POOL5_MODES:

@@ -108,7 +108,8 @@ class ConvTTLSTMCell(nn.Module):
     def forward(self, x: Tensor, state=None):
         fifo, c = state if state is not None else self.init_state(x)
         phi = self.aggregate(fifo)
-        a = self.conv_x(x) + self.conv_phi(phi) + self.bias.view(1, -1, 1, 1)
+        # summed in the order of ConvLSTMCell.gates, so the S = N = 1 reduction is bit-exact
+        a = self.conv_phi(phi) + self.bias.view(1, -1, 1, 1) + self.conv_x(x)
         a_i, a_f, a_g, a_o = a.chunk(4, dim=1)
         c = torch.sigmoid(a_f) * c + torch.sigmoid(a_i) * torch.tanh(a_g)
         h = torch.sigmoid(a_o) * torch.tanh(c)                           # (B, C_h, H, W)

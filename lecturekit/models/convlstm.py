@@ -45,7 +45,7 @@ from torch import Tensor, nn
 
 from ..layers.conv_rnn import ConvGRUCell, ConvLSTMCell
 from ..layers.shapes import check_video
-from .video_prediction import from_patches, to_patches
+from .video_prediction import VideoPredictor, from_patches, to_patches
 
 
 def _cell(kind: str, cin: int, hidden: int, k_in: int, k_state: int, peephole: str) -> nn.Module:
@@ -156,6 +156,26 @@ class ConvLSTMEncoderForecaster(nn.Module):
         return torch.sigmoid(self.forward_logits(video))
 
 
+class ConvLSTMPredictor(VideoPredictor):
+    """A frame-fed ConvLSTM stack in the ``VideoPredictor`` protocol (the ConvLSTM baseline of the
+    PredRNN / E3D-LSTM tables: every step reads a frame, ground truth or its own prediction).
+
+    Shape: video (B, C, T, H, W) -> frames (B, C, predict, H, W).
+    """
+
+    PRESETS = {
+        "small": dict(channels=1, patch=4, hidden=(32, 32), kernel_size=3),
+        # PredRNN's Moving MNIST sizes with ConvLSTM cells (4 × 128, 5×5, patch 4); no published count.
+        "paper": dict(channels=1, patch=4, hidden=(128, 128, 128, 128), kernel_size=5),
+    }
+
+    def __init__(self, *, channels: int = 1, patch: int = 4, hidden: tuple[int, ...] = (32, 32),
+                 kernel_size: int = 3, cell: str = "lstm", peephole: str = "none", observe: int = 10,
+                 predict: int = 10, output: str = "sigmoid"):
+        core = ConvLSTMNet(channels * patch * patch, hidden, kernel_size, cell=cell, peephole=peephole)
+        super().__init__(core, channels=channels, patch=patch, observe=observe, predict=predict, output=output)
+
+
 # Table 1 of Shi et al. (2015), Moving MNIST, as constructor arguments, with the parameter
 # counts recomputed in the digest (equal digit for digit to the paper's).
 PAPER_TABLE1 = {
@@ -170,4 +190,4 @@ PAPER_TABLE1 = {
                                             8_830_480),
 }
 
-__all__ = ["ConvLSTMNet", "ConvLSTMEncoderForecaster", "PAPER_TABLE1"]
+__all__ = ["ConvLSTMNet", "ConvLSTMEncoderForecaster", "ConvLSTMPredictor", "PAPER_TABLE1"]

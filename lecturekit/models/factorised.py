@@ -126,7 +126,7 @@ class P3D(_VideoResNet):
     """
 
     PRESETS = {
-        "small": dict(num_classes=10, depths=(1, 1, 1, 1), widths=(4, 8, 16, 32), block="ABC", stem_kernel=3,
+        "small": dict(num_classes=10, depths=(1, 1, 1, 1), widths=(8, 16, 32, 64), block="ABC", stem_kernel=3,
                       stem_stride=2, stem_pool=False, dropout=0.0),
         # P3D-199 of the official Kinetics prototxt: 16×160×160 clips, 400 classes
         "paper": dict(num_classes=400, depths=(3, 8, 36, 3), widths=(64, 128, 256, 512), block="ABC",
@@ -134,7 +134,7 @@ class P3D(_VideoResNet):
     }
 
     def __init__(self, num_classes: int = 10, *, in_channels: int = 3, depths: Sequence[int] = (1, 1, 1, 1),
-                 widths: Sequence[int] = (4, 8, 16, 32), block: str = "ABC", stem_kernel: int = 3,
+                 widths: Sequence[int] = (8, 16, 32, 64), block: str = "ABC", stem_kernel: int = 3,
                  stem_stride: int = 2, stem_pool: bool = False, temporal_pool: bool = True, dropout: float = 0.0):
         super().__init__()
         if block not in ("ABC", "A", "B", "C"):

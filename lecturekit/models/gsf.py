@@ -169,7 +169,8 @@ class GSF(nn.Module):
             code defaults to 25, its training scripts pass 100).
         zero_init_gate: zero gate at init (default: True for GSM, False for GSF, as released).
         place: ``"before_last_bn"`` (GSF's ResNet placement, default) or ``"residual"``.
-        in_channels, widths, depths, block, stem, dropout: backbone and head.
+        in_channels, widths, depths, block, stem, dropout: backbone and head (the ``paper``
+            preset's dropout 0.5 is [P]).
 
     Shape: video (B, C, T, H, W), any T >= 1 -> logits (B, K)
 

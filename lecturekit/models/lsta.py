@@ -30,6 +30,9 @@ Details kept from the official code (followed)
     - The output-gate CAM keeps all C_m channels (per-channel weights times c); the frame CAM is
       summed to one channel. Argmax selection is not differentiable: gradients reach only the
       selected dictionary row.
+    - The coupling term W_cpl GAP(x̂_t) enters only the argmax, so W_cpl never receives a
+      gradient (in the official code too: ``coupling_fc`` feeds only the sort); it stays at
+      its initialisation and acts as a fixed random bias on the selection. Kept as in the code.
     - h is not stored: the state is (a, s, c, o) and h is rebuilt as o ⊙ tanh(c).
     - Role names, not code names: the code's ``conv_o_x`` reads o ⊙ tanh(c) (= h) and its
       ``conv_o_c`` the pooled memory; here ``conv_oh`` and ``conv_oc``.

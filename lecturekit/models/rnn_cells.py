@@ -159,7 +159,7 @@ def gradient_flow(cell: _Cell, x: Tensor, state=None) -> Tensor:
         s_flat.diagonal().sum().backward()
     norms = []
     for k in range(T + 1):
-        J = leaves[T - k].grad if k > 0 else torch.eye(D, dtype=x.dtype)   # (D, D) = ∂s_T/∂s_{T-k}
+        J = leaves[T - k].grad if k > 0 else torch.eye(D, dtype=x.dtype, device=x.device)   # (D, D) = ∂s_T/∂s_{T-k}
         norms.append(torch.linalg.matrix_norm(J.double(), ord=2))
     return torch.stack(norms)
 

@@ -49,7 +49,8 @@ class TSM(nn.Module):
         place: ``"residual"`` (default, the paper's choice) or ``"block"`` (in-place shift).
         in_channels, widths, depths, block, stem: the :class:`ResNet2d` backbone.
         shift_every: shift in every n-th block only (the official code uses 2 for ResNet-101).
-        dropout: dropout before the classifier (0.5 in the official code; 0 by default here).
+        dropout: dropout before the classifier (0 here; the ``paper`` preset uses 0.5, the value
+            the official Kinetics training command passes [P]).
 
     Shape: video (B, C, T, H, W), any T >= 1 -> logits (B, K)
 

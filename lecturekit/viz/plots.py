@@ -172,7 +172,7 @@ def anticipation_plot(
         for a, b, c in past:
             ax.broken_barh([(a, b - a)], (0.05, 0.35), facecolors=class_color(c), alpha=0.6)
             ax.text((a + b) / 2, 0.22, _label_name(c, class_names), ha="center", va="center", fontsize=7, clip_on=True)
-        ax.axvspan(obs_start, obs_end, ymin=0.5, ymax=0.95, color="C0", alpha=0.25, label="observed")
+        ax.axvspan(obs_start, obs_end, ymin=0.5, ymax=0.95, facecolor="0.55", alpha=0.35, label="observed")
         ax.axvspan(obs_end, action_start, ymin=0.5, ymax=0.95, facecolor="none", hatch="//", edgecolor="0.5", label="tau_a gap")
         ax.broken_barh([(action_start, action_end - action_start)], (0.5, 0.45),
                        facecolors=class_color(action_label if action_label is not None else 0), label="future action")
@@ -184,7 +184,7 @@ def anticipation_plot(
         ax.set_yticks([])
         ax.grid(False)
         ax.set_xlim(left - 0.1, right + 0.1)
-        ax.legend(loc="upper left", ncol=3, fontsize=7, bbox_to_anchor=(0, 1.45))
+        ax.legend(loc="lower left", ncol=3, fontsize=7, bbox_to_anchor=(0, 1.0), borderaxespad=0.2)
         if has_scores:
             ax2 = axes[1]
             kk = min(k, s.shape[1])

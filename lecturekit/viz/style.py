@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import sys
 from collections.abc import Iterator
 
 import matplotlib
@@ -23,6 +24,35 @@ import numpy as np
 # Figure objects; we never create figures through pyplot itself.
 import matplotlib.pyplot as _plt  # noqa: F401  (side effect: backend and display formatter)
 from matplotlib.figure import Figure
+
+
+
+def _ensure_notebook_png() -> None:
+    """In a notebook kernel, make sure Figure objects display as PNG.
+
+    matplotlib-inline registers its PNG formatter only once pyplot has loaded the backend
+    (e.g. after ``plt.subplots()``), and never under ``MPLBACKEND=Agg``; our figures bypass
+    pyplot, so without this a returned Figure would show as text only. Nothing happens outside
+    IPython or when a formatter is already registered.
+    """
+    ipython = sys.modules.get("IPython")
+    shell = ipython.get_ipython() if ipython is not None else None
+    if shell is None or not hasattr(shell, "display_formatter"):
+        return
+    png = shell.display_formatter.formatters.get("image/png")
+    if png is None:
+        return
+    try:
+        png.lookup_by_type(Figure)
+        return
+    except KeyError:
+        pass
+    from IPython.core.pylabtools import select_figure_formats
+
+    select_figure_formats(shell, {"png"})
+
+
+_ensure_notebook_png()
 
 DPI = 90
 

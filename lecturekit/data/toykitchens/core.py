@@ -61,8 +61,9 @@ class ToyKitchens:
         max_distractors: static background sprites per kitchen (0..3).
         camera_jitter: scales the per-kitchen camera jitter (0 = static camera).
         fps: nominal frame rate (8: tau_a = 1 s = 8 frames).
-        disk_cache: also store rendered videos as an .npz under ``cache_dir()`` keyed by a hash
-            of these arguments (memory caching is always on).
+        disk_cache: also store rendered videos as an .npz under ``lecturekit.data.cache_dir()``
+            keyed by a hash of these arguments (memory caching is always on).
+        cache_dir: a folder for that .npz instead of the default (implies ``disk_cache``).
     """
 
     def __init__(
@@ -88,6 +89,7 @@ class ToyKitchens:
         camera_jitter: float = 1.0,
         fps: float = 8.0,
         disk_cache: bool = False,
+        cache_dir: str | Path | None = None,
     ):
         if size not in (32, 64):
             raise ValueError(f"size must be 32 or 64, got {size}")
@@ -117,7 +119,8 @@ class ToyKitchens:
             max_distractors=int(max_distractors), camera_jitter=float(camera_jitter), fps=float(fps),
         )
         self.seed, self.size, self.fps = int(seed), int(size), float(fps)
-        self.disk_cache = bool(disk_cache)
+        self.disk_cache = bool(disk_cache) or cache_dir is not None
+        self._cache_root = None if cache_dir is None else Path(cache_dir)
 
         # vocabulary ---------------------------------------------------------------------------
         self.verbs: list[str] = list(_world.VERBS)
@@ -256,7 +259,8 @@ class ToyKitchens:
     def _disk_path(self) -> Path:
         from ..cache import cache_dir
 
-        return cache_dir() / f"toykitchens-{self.cache_key()}.npz"
+        root = self._cache_root if self._cache_root is not None else cache_dir()
+        return root / f"toykitchens-{self.cache_key()}.npz"
 
     def _background(self, k: int) -> np.ndarray:
         if k not in self._backgrounds:

@@ -332,18 +332,17 @@ def instances(script: Script) -> tuple[dict, np.ndarray]:
 # rasterising
 
 
-def _coverage(tab: dict, idx: np.ndarray, X: np.ndarray, Y: np.ndarray, offx, offy, size: int) -> np.ndarray:
-    """Alpha (n, H, W) float32 of the instances ``idx`` (all of one shape)."""
+def _coverage(shape: int, cx, cy, r, ang, gap, bx, by, X: np.ndarray, Y: np.ndarray, size: int) -> np.ndarray:
+    """Alpha (n, H, W) float32 of n instances of one shape; centres already in frame units."""
     f32 = np.float32
-    cx = (tab["x"][idx] - offx[idx]).astype(f32)[:, None, None]
-    cy = (tab["y"][idx] - offy[idx]).astype(f32)[:, None, None]
-    r = tab["r"][idx].astype(f32)[:, None, None]
-    shape = int(tab["shape"][idx[0]])
+    cx = cx.astype(f32)[:, None, None]
+    cy = cy.astype(f32)[:, None, None]
+    r = r.astype(f32)[:, None, None]
     dx = X[None] - cx  # (n, 1, W)
     dy = Y[None] - cy  # (n, H, 1)
     if shape == HAND:
-        bx = (tab["bx"][idx] - offx[idx]).astype(f32)[:, None, None]
-        by = (tab["by"][idx] - offy[idx]).astype(f32)[:, None, None]
+        bx = bx.astype(f32)[:, None, None]
+        by = by.astype(f32)[:, None, None]
         ex, ey = cx - bx, cy - by  # arm vector base -> hand
         px, py = X[None] - bx, Y[None] - by
         h = np.clip((px * ex + py * ey) / (ex * ex + ey * ey), 0.0, 1.0)
@@ -352,17 +351,19 @@ def _coverage(tab: dict, idx: np.ndarray, X: np.ndarray, Y: np.ndarray, offx, of
         palm = np.sqrt(dx * dx + dy * dy) - f32(1.5) * r
         d = np.minimum(arm, palm) * f32(size)
     else:
-        sn, cs = sin_cos(tab["ang"][idx])
+        sn, cs = sin_cos(ang)
         sn = sn.astype(f32)[:, None, None]
         cs = cs.astype(f32)[:, None, None]
         inv = f32(1.0) / r
         u = (cs * dx + sn * dy) * inv
         v = (cs * dy - sn * dx) * inv
-        g = tab["gap"][idx].astype(f32)[:, None, None]
+        g = gap.astype(f32)[:, None, None]
         if np.any(g > 0):
-            au = np.abs(u)
+            # split along the sprite's own vertical axis: each half moves g radii outwards and
+            # the band |u| < g between them is empty (only for instances with g > 0)
             us = np.where(u > 0, u - g, u + g)
-            d = np.maximum(SHAPES[SHAPE_LIST[shape]](us, v), g - au)
+            band = np.where(g > 0, g - np.abs(u), f32(-1e9))
+            d = np.maximum(SHAPES[SHAPE_LIST[shape]](us, v), band)
         else:
             d = SHAPES[SHAPE_LIST[shape]](u, v)
         d = d * (r * f32(size))
@@ -382,14 +383,33 @@ def render(script: Script, kitchen: Kitchen, size: int, bg: np.ndarray | None = 
     jx = script.jitter[:, 0] * sc
     jy = script.jitter[:, 1] * sc
     win = np.lib.stride_tricks.sliding_window_view(bg, (size, size), axis=(0, 1))  # (.., .., 3, H, W)
-    frames = np.ascontiguousarray(win[jy, jx])  # (T, 3, H, W) float32, channels first while compositing
+    # (T, 3, H, W) float32, channels first while compositing; few distinct camera offsets
+    offsets, which = np.unique(jy * (2 * J * sc + 1) + jx, return_inverse=True)
+    views = np.ascontiguousarray(win[offsets // (2 * J * sc + 1), offsets % (2 * J * sc + 1)])
+    frames = views[which.reshape(-1)]
     tab, _ = instances(script)
-    # camera offset of each instance's frame, in normalised units
-    offx = (jx[tab["frame"]] - J * sc) / size
-    offy = (jy[tab["frame"]] - J * sc) / size
     X = ((np.arange(size) + 0.5) / size).astype(np.float32)[None, :]  # (1, W)
     Y = ((np.arange(size) + 0.5) / size).astype(np.float32)[:, None]  # (H, 1)
     n = tab["frame"].shape[0]
+    if n == 0:
+        return _finish(frames, kitchen)
+    # instance geometry in frame units (the camera offset of the instance's frame removed);
+    # static sprites on frames with the same camera offset are identical: rasterise them once
+    offx = (jx[tab["frame"]] - J * sc) / size
+    offy = (jy[tab["frame"]] - J * sc) / size
+    keys = np.stack([tab["shape"], tab["x"] - offx, tab["y"] - offy, tab["r"], tab["ang"] % ANGLES,
+                     tab["gap"], tab["bx"] - offx, tab["by"] - offy], 1)
+    uniq, inverse = np.unique(keys, axis=0, return_inverse=True)
+    inverse = inverse.reshape(-1)
+    alpha = np.empty((uniq.shape[0], size, size), dtype=np.float32)
+    ushape = uniq[:, 0].astype(np.int64)
+    for sh in np.unique(ushape):
+        idx = np.nonzero(ushape == sh)[0]
+        for c0 in range(0, idx.shape[0], chunk):
+            part = idx[c0 : c0 + chunk]
+            u = uniq[part]
+            alpha[part] = _coverage(int(sh), u[:, 1], u[:, 2], u[:, 3], u[:, 4].astype(np.int64), u[:, 5],
+                                    u[:, 6], u[:, 7], X, Y, size)
     # composite back to front: pass p holds each frame's p-th instance in depth order
     order = np.lexsort((np.arange(n), tab["depth"], tab["frame"]))
     fr = tab["frame"][order]
@@ -398,20 +418,19 @@ def render(script: Script, kitchen: Kitchen, size: int, bg: np.ndarray | None = 
     rank = np.empty(n, dtype=np.int64)
     rank[order] = np.arange(fr.shape[0]) - np.repeat(first, counts)
     cols = tab["col"].astype(np.float32)
-    shapes = tab["shape"]
-    for p in range(int(rank.max()) + 1 if n else 0):
+    for p in range(int(rank.max()) + 1):
         sel = np.nonzero(rank == p)[0]
-        alpha = np.empty((sel.shape[0], size, size), dtype=np.float32)
-        ssel = shapes[sel]
-        for sh in np.unique(ssel):
-            loc = np.nonzero(ssel == sh)[0]
-            for c0 in range(0, loc.shape[0], chunk):
-                part = loc[c0 : c0 + chunk]
-                alpha[part] = _coverage(tab, sel[part], X, Y, offx, offy, size)
         f = tab["frame"][sel]
         cur = frames[f]  # (n, 3, H, W)
-        cur += alpha[:, None] * (cols[sel][:, :, None, None] - cur)
+        tmp = cols[sel][:, :, None, None] - cur
+        tmp *= alpha[inverse[sel]][:, None]
+        cur += tmp
         frames[f] = cur
+    return _finish(frames, kitchen)
+
+
+def _finish(frames: np.ndarray, kitchen: Kitchen) -> np.ndarray:
+    """Light gain, quantisation to uint8 and channels last: (T, 3, H, W) -> (T, H, W, 3)."""
     gain = np.float32(kitchen.light_gain)
     frames *= gain * np.float32(255.0)
     np.clip(frames, 0.0, 255.0, out=frames)
