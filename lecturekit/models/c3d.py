@@ -31,6 +31,10 @@ Simplified
       0.01 convs, 0.005 fc6/fc7; biases 0 for conv1a and fc8, 1 otherwise).
 Shapes (letters defined in lecturekit/layers/shapes.py)
     video (B, C, T, H, W) -> logits (B, K); T, H, W fixed by ``frames`` and ``size`` (fc6 depends on them)
+
+>>> import torch
+>>> C3D(num_classes=10)(torch.zeros(2, 3, 8, 32, 32)).shape
+torch.Size([2, 10])
 """
 
 from __future__ import annotations

@@ -31,6 +31,12 @@ Simplified
       published number (none verified).
 Shapes (letters defined in lecturekit/layers/shapes.py)
     video (B, C, T, H, W) -> logits (B, K); any T >= 1 (global average pooling at the end)
+
+>>> import torch
+>>> with torch.device("meta"):                   # count a paper-size network without memory
+...     net = R2Plus1D(**R2Plus1D.PRESETS["paper"])
+>>> sum(p.numel() for p in net.parameters())
+33370839
 """
 
 from __future__ import annotations

@@ -25,6 +25,13 @@ Simplified
     - the paper averages over 20 clips per video; here over the frames of one clip.
 Shapes (letters defined in lecturekit/layers/shapes.py)
     video (B, C, T, H, W) -> logits (B, K); features (B, T, D)
+
+>>> import torch
+>>> model = FrameCNN(num_classes=10).eval()
+>>> model.forward_features(torch.zeros(2, 3, 5, 32, 32)).shape      # any T
+torch.Size([2, 5, 64])
+>>> model(torch.zeros(2, 3, 5, 32, 32)).exp().sum(-1)                # averaged probabilities
+tensor([1.0000, 1.0000], grad_fn=<SumBackward1>)
 """
 
 from __future__ import annotations

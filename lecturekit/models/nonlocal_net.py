@@ -33,6 +33,14 @@ Simplified
       time is only merged by the non-local blocks and the final average (as in TSM + NL).
 Shapes (letters defined in lecturekit/layers/shapes.py)
     video (B, C, T, H, W) -> logits (B, K); a block maps its input to the same shape
+
+>>> import torch
+>>> block = NonLocalBlock(64)
+>>> x = torch.randn(2, 64, 4, 8, 8)
+>>> torch.equal(block(x), x)                     # zero-initialised BN gamma: identity at init
+True
+>>> block.affinity(x)[0].shape                    # M = 4·8·8 queries, M/4 keys
+torch.Size([2, 256, 64])
 """
 
 from __future__ import annotations
