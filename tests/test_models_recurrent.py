@@ -15,15 +15,15 @@ from reference.recurrent import ballas_gru, recall_channels_last, recall_openstl
 from lecturekit.layers.conv_rnn import ConvGRUCell, ConvLSTMCell, run_cell
 from lecturekit.models import MODELS, build_model
 from lecturekit.models.conv_tt_lstm import ConvTTLSTM, ConvTTLSTMCell
-from lecturekit.models.convlstm import PAPER_TABLE1, ConvLSTMEncoderForecaster, ConvLSTMPredictor
+from lecturekit.models.convlstm import PAPER_TABLE1, ConvLSTMEncoderForecaster
 from lecturekit.models.e3d_lstm import E3DLSTM, ChannelLayerNorm, E3DLSTMCore, eidetic_recall
 from lecturekit.models.lsta import LSTA, LSTACell
 from lecturekit.models.predrnn import PredRNN, PredRNNCore
 from lecturekit.models.rcn import GRURCN
 from lecturekit.models.video_prediction import EarlyRecognizer, VideoPredictor, scheduled_teacher_prob
 
-RECURRENT = ["convlstm", "convgru", "predrnn", "e3d_lstm", "conv_tt_lstm", "gru_rcn", "lsta"]
-PREDICTORS = ["convlstm", "convgru", "predrnn", "e3d_lstm", "conv_tt_lstm"]
+RECURRENT = ["convlstm", "convgru", "convlstm_predictor", "predrnn", "e3d_lstm", "conv_tt_lstm", "gru_rcn", "lsta"]
+PREDICTORS = ["convlstm", "convgru", "convlstm_predictor", "predrnn", "e3d_lstm", "conv_tt_lstm"]
 CLASSIFIERS = ["gru_rcn", "lsta"]
 
 
@@ -255,7 +255,7 @@ def test_autocast_bfloat16_forward(name):
 def test_frame_predictors_are_causal(name):
     """Perturbing frame t+1 leaves every next-frame prediction made at steps 0..t unchanged."""
     torch.manual_seed(0)
-    model = ConvLSTMPredictor() if name == "convlstm_predictor" else build_model(name)
+    model = build_model(name)
     model.eval()
     x = _clip(name)
     y = x.clone()

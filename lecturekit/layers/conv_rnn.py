@@ -78,6 +78,8 @@ class ConvLSTMCell(nn.Module):
         kernel_size: input-to-state kernel (odd).
         state_kernel_size: state-to-state kernel (odd); defaults to ``kernel_size``.
         peephole: ``"channel"`` (one weight per channel and gate) or ``"none"``.
+        forget_bias: added to the initial bias of f (1.0, R. Jozefowicz et al., ICML 2015, and
+            the +1 of PredRNN / E3D-LSTM); an initialisation only, the bias stays learnable.
 
     Shape:
         x (B, C_in, H, W) or None when ``in_channels == 0``; state ``(h, c)`` each
@@ -91,7 +93,7 @@ class ConvLSTMCell(nn.Module):
     """
 
     def __init__(self, in_channels: int, hidden_channels: int, kernel_size: int = 3, *,
-                 state_kernel_size: int | None = None, peephole: str = "none"):
+                 state_kernel_size: int | None = None, peephole: str = "none", forget_bias: float = 1.0):
         super().__init__()
         if peephole not in ("none", "channel"):
             raise ValueError(f"peephole: expected 'none' or 'channel', got {peephole!r}")
@@ -104,7 +106,9 @@ class ConvLSTMCell(nn.Module):
             if in_channels > 0 else None
         self.conv_h = nn.Conv2d(hidden_channels, 4 * hidden_channels, k_h, padding=k_h // 2, bias=False)
         bound = 1.0 / math.sqrt(hidden_channels)
-        self.bias = nn.Parameter(torch.empty(4 * hidden_channels).uniform_(-bound, bound))
+        bias = torch.empty(4 * hidden_channels).uniform_(-bound, bound)
+        bias[hidden_channels:2 * hidden_channels] += forget_bias          # the f block of (i, f, g, o)
+        self.bias = nn.Parameter(bias)
         if peephole == "channel":
             # w_ci, w_cf, w_co: one scalar per channel, broadcast over H×W.
             self.peep = nn.Parameter(torch.empty(3, hidden_channels, 1, 1).uniform_(-bound, bound))

@@ -30,7 +30,7 @@ from .twostream import TwoStream
 
 # --- recurrent and video-prediction models (issue: recurrent) ---
 from .conv_tt_lstm import ConvTTLSTM
-from .convlstm import ConvLSTMEncoderForecaster
+from .convlstm import ConvLSTMEncoderForecaster, ConvLSTMPredictor
 from .e3d_lstm import E3DLSTM
 from .lsta import LSTA
 from .predrnn import PredRNN
@@ -71,6 +71,7 @@ MODELS: dict[str, ModelEntry] = {
     # --- recurrent table rows ---
     "convlstm": ModelEntry(ConvLSTMEncoderForecaster, {}, "Shi et al. 2015 ConvLSTM encoder-forecaster (frame prediction)"),
     "convgru": ModelEntry(ConvLSTMEncoderForecaster, {"cell": "gru"}, "the encoder-forecaster with ConvGRU cells"),
+    "convlstm_predictor": ModelEntry(ConvLSTMPredictor, {}, "frame-fed ConvLSTM stack (the ConvLSTM row of PredRNN/E3D tables)"),
     "predrnn": ModelEntry(PredRNN, {}, "PredRNN (Wang et al. 2017): ST-LSTM with zig-zag memory"),
     "e3d_lstm": ModelEntry(E3DLSTM, {}, "E3D-LSTM (Wang et al. 2019): 3D convs + eidetic recall"),
     "conv_tt_lstm": ModelEntry(ConvTTLSTM, {}, "Conv-TT-LSTM (Su et al. 2020): higher-order tensor-train ConvLSTM"),

@@ -47,11 +47,21 @@ Where code and paper disagree, and what we chose
       ``query="ema_released"`` reproduces the code.
     - Keys are logits (the code's ``key_prob=False``); after LN_K this equals log-probabilities.
       The query is a probability vector.
-    - Parameter count. The steps above, as listed in the digest, account for 31,666,262
-      parameters in the paper configuration; the released module has 31,670,358. We place the
-      missing 4,096 (= 2·H) as the gain of an RMS pre-norm on the gate input [e_t ; h~_t]
-      (every other MLP of the model is pre-normalised). This placement is our reconstruction,
-      not read in the code; it is the only one consistent with the digest's per-block sizes.
+    - Parameter count. The layers the course digest lists (the steps above without the RMS of
+      step 7) account for 31,666,262 parameters in the paper configuration; the released
+      module has 31,670,358. We place the missing 4,096 (= 2·H) as the gain of an RMS
+      pre-norm on the gate input [e_t ; h~_t] (every other MLP of the model is
+      pre-normalised). This placement is our reconstruction, not read in the code: it agrees
+      with the digest's rounded per-block sizes (gate 3.15 M), as would a 2·H-parameter norm
+      inside the attention block (14.70 M); nothing we could read decides between the two.
+      Our pixel baseline has 31,953,118 parameters; the released ``iam=False`` module has
+      33,909,914, exactly one action encoder (LN_K + K -> d, 1,956,796) more: we build only
+      the modules pixel attention uses.
+Training (the released train.py; the losses live in ``lecturekit.losses``)
+    ``dense_next_step_loss``: every step predicts the action in progress at the next sampled
+    frame, the last step the annotated future action (counted twice); class weights
+    ``inverse_sqrt_class_weights`` (1/sqrt(n_c + 1), mean 1); AdamW lr 2e-4, weight decay 1e-2,
+    cosine schedule, 50 epochs, batch 128; 30 frames at 1 fps before tau_a = 1 s.
 Simplified
     - RMSNorm uses PyTorch's machine-epsilon guard (the code has none); ScaleNorm divides by
       max(‖x‖, 1e-6). ScaleNorm gains start at sqrt(H) (Nguyen & Salazar 2019); the code's

@@ -23,9 +23,12 @@ row is the same network with 1×1 kernels on a 1×1 map (p = 64) and a head that
 last forecaster layer (``head_input="last"``).
 
 Also here
-    ConvLSTMNet   a plain stack of ConvLSTM (or ConvGRU) layers in the core protocol of
-                  ``lecturekit.models.video_prediction`` (frames in, top-layer features out),
-                  used by ``VideoPredictor`` and ``EarlyRecognizer``.
+    ConvLSTMNet         a plain stack of ConvLSTM (or ConvGRU) layers in the core protocol of
+                        ``lecturekit.models.video_prediction`` (frames in, top-layer features
+                        out), used by ``VideoPredictor`` and ``EarlyRecognizer``.
+    ConvLSTMPredictor   that stack fed frame by frame (``VideoPredictor``): the "ConvLSTM" row
+                        of the PredRNN / E3D-LSTM tables, a different protocol from Shi et al.'s
+                        input-free forecaster.
 
 Simplified / chosen
     - Output: sigmoid of the head (pixels as Bernoulli means; the paper trains with cross
@@ -34,6 +37,8 @@ Simplified / chosen
       forecaster's first GRU layer then reads a zero input of one channel, because a GRU has
       no input-free form in this library.
     - Training (RMSProp, lr 1e-3, decay 0.9, early stopping) is not part of the model.
+    - The forget-gate bias starts at +1 (``ConvLSTMCell(forget_bias=1.0)``, initialisation only;
+      the paper does not state its initialisation).
 
 Shapes: video (B, C, T_obs, H, W) -> frames (B, C, predict, H, W); H, W multiples of p.
 """

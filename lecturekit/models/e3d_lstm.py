@@ -112,11 +112,8 @@ class ChannelLayerNorm(nn.Module):
         self.bias = nn.Parameter(torch.zeros(channels))
 
     def forward(self, x: Tensor) -> Tensor:
-        dims = tuple(range(1, x.dim()))
-        mean = x.mean(dim=dims, keepdim=True)
-        var = x.var(dim=dims, keepdim=True, unbiased=False)
-        shape = (1, -1) + (1,) * (x.dim() - 2)
-        return (x - mean) * torch.rsqrt(var + self.eps) * self.weight.view(shape) + self.bias.view(shape)
+        # GroupNorm with one group = statistics over (C, *) per sample, affine per channel.
+        return F.group_norm(x, 1, self.weight, self.bias, self.eps)
 
 
 class EideticLSTMCell(nn.Module):

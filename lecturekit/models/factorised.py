@@ -43,7 +43,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import torch
 from torch import Tensor, nn
 
 from ..layers.factorised_conv import Conv2Plus1d, P3DMiddle, mid_channels

@@ -57,7 +57,10 @@ def build_from_table(table: dict[str, ModelEntry], name: str, preset: str = "sma
     if preset not in presets:
         raise KeyError(f"model {name!r} has no preset {preset!r}; presets: {', '.join(presets)}")
     kwargs = {**presets[preset], **entry.fixed, **overrides}
-    return entry.cls(**kwargs)
+    model = entry.cls(**kwargs)
+    # How it was built, so a checkpoint can rebuild it by name: build_model(name, **spec["kwargs"]).
+    model.build_spec = {"name": name, "kwargs": {"preset": preset, **overrides}}
+    return model
 
 
 def example_input(entry: ModelEntry, preset: str = "small", batch: int = 2, seed: int = 0, **overrides):

@@ -77,3 +77,89 @@ register_check(Check(
 def check_topk_accuracy(fn, **kwargs) -> CheckResult:
     """Check exercise 01.1: ``topk_accuracy(scores (N, K), labels (N,), k) -> float``."""
     return check("01.1", fn, **kwargs)
+
+
+# =========================================================================== 01.2 test-time averaging
+def _average_probs_reference(frame_logits: torch.Tensor) -> torch.Tensor:
+    """The library's test-time averaging (``FrameCNN(average="probs")``), as probabilities.
+
+    ``average_predictions`` returns log((1/T) Σ_t softmax(z_t)) (valid logits); the exercise asks
+    for the averaged probabilities themselves, in the input's dtype.
+    """
+    from ...models.frame_cnn import average_predictions
+
+    return average_predictions(frame_logits, "probs").exp().to(frame_logits.dtype)
+
+
+def _avg_cases(g: torch.Generator) -> list[Case]:
+    def logits(b, t, k, scale=2.0, dtype=torch.float32):
+        return (scale * torch.randn(b, t, k, generator=g, dtype=torch.float64)).to(dtype)
+
+    # one frame is very sure of class 0, the other five lean mildly to class 1: averaging logits
+    # lets the loud frame win, averaging probabilities gives it only a 1/T vote
+    loud = torch.zeros(2, 6, 3)
+    loud[:, 0, 0] = 12.0
+    loud[:, 1:, 1] = 1.5
+    loud[1] = loud[1].flip(0)            # the same frames in the opposite order: same answer
+    large = 40.0 * torch.randn(2, 4, 5, generator=g)
+    large[0, 1, 2], large[1, 3, 0] = 100.0, 95.0
+    base = torch.randn(3, 7, 5, generator=g)            # (B, K, T) in memory
+    return [
+        Case("random logits (B=4, T=8, K=6)", (logits(4, 8, 6),)),
+        Case("three different sizes (B=3, T=5, K=7)", (logits(3, 5, 7),),
+             hint="the output has shape (B, K): average over T, axis 1 of (B, T, K)"),
+        Case("B = T (4 clips of 4 frames, K=6)", (logits(4, 4, 6),),
+             hint="with B = T a wrong axis still gives the right shape; average over axis 1 (time)"),
+        Case("one loud frame among six quiet ones (B=2, T=6, K=3)", (loud,),
+             hint="turn every frame's logits into probabilities FIRST (softmax over K), then average over T"),
+        Case("a single frame (T = 1)", (logits(2, 1, 5),),
+             hint="with one frame the answer is that frame's softmax, still of shape (B, K): "
+                  "squeeze() removes every axis of size 1, not only T"),
+        Case("a single clip (B = 1)", (logits(1, 8, 4),),
+             hint="keep the batch axis: squeeze() also removes B when B = 1"),
+        Case("large logits (up to 100)", (large,),
+             hint="exp(100) overflows float32: use torch.softmax (it subtracts the max) instead of exp/sum"),
+        Case("float64 logits", (logits(2, 3, 4, dtype=torch.float64),),
+             hint="the output should follow the input's dtype"),
+        Case("a non-contiguous (B, T, K) view", (base.transpose(1, 2),),
+             hint=".view() needs contiguous memory; use .reshape or work along axes directly"),
+    ]
+
+
+def _softmax(z, dim=-1):
+    return torch.softmax(z.double(), dim=dim)
+
+
+register_check(Check(
+    exercise="01.2", name="average_frame_probs", title="Test-time averaging of frame predictions",
+    reference=_average_probs_reference,
+    cases=_avg_cases, arg_names=("frame_logits",), axes="B K", atol=1e-6, rtol=1e-5,
+    mistakes=(
+        Mistake(lambda z: _softmax(z.mean(dim=1)),
+                "you averaged the LOGITS over time and then applied softmax; the slide averages "
+                "PROBABILITIES: softmax each frame first, then take the mean over T"),
+        Mistake(lambda z: z.mean(dim=1),
+                "you forgot the softmax: these are averaged logits, not probabilities (rows must sum to 1)"),
+        Mistake(lambda z: _softmax(z).mean(dim=1).log(),
+                "you returned log-probabilities (what FrameCNN.forward returns); return the probabilities"),
+        Mistake(lambda z: _softmax(z).mean(dim=0),
+                "you averaged over axis 0 (the clips of the batch); time is axis 1 of (B, T, K)"),
+        Mistake(lambda z: _softmax(z).mean(dim=2),
+                "you averaged over axis 2 (the classes); time is axis 1 of (B, T, K)"),
+        Mistake(lambda z: _softmax(z, dim=1).mean(dim=1),
+                "your softmax normalised over time (dim=1); it must normalise over the classes (dim=-1)"),
+        Mistake(lambda z: _softmax(z),
+                "you kept the time axis: average the per-frame probabilities over T to get one row per clip"),
+        Mistake(lambda z: _softmax(z).mean(dim=1, keepdim=True),
+                "keepdim=True left a time axis of size 1; return shape (B, K)"),
+        Mistake(lambda z: _softmax(z).sum(dim=1),
+                "you summed over time; divide by T (take the mean) so each row sums to 1"),
+    ),
+    hint="p(k | clip) = (1/T) Σ_t softmax(z_t)_k: softmax over the classes (last axis) for every frame, "
+         "then the mean over time (axis 1); output (B, K), rows sum to 1",
+))
+
+
+def check_average_frame_probs(fn, **kwargs) -> CheckResult:
+    """Check exercise 01.2: ``average_frame_probs(frame_logits (B, T, K)) -> (B, K)`` probabilities."""
+    return check("01.2", fn, **kwargs)

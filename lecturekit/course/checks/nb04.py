@@ -81,3 +81,98 @@ register_check(Check(
 def check_temporal_shift(fn, **kwargs) -> CheckResult:
     """Check exercise 04.1: ``temporal_shift(x (B, C, T, H, W), fold_div=8)``."""
     return check("04.1", fn, **kwargs)
+
+
+# =========================================================================== 04.2 gated shift
+def reference_gated_shift(x: torch.Tensor, gate: torch.Tensor) -> torch.Tensor:
+    """GSM's gate-shift step (``lecturekit.models.gsf.GateShift`` with ``fuse=False``), given the gate
+    and without the module's final fixed channel interleave.
+
+    x (B, C, T, H, W) with C even, gate (B, 2, T, H, W): group 1 = channels [0, C/2) is gated by
+    gate[:, 0], group 2 = [C/2, C) by gate[:, 1]; y_i = g_i·x_i moves (group 1 to the previous
+    frame index, i.e. frame t takes t+1; group 2 the other way), r_i = x_i − y_i stays:
+    out_i = shift(y_i) + r_i.
+    """
+    from ...models.gsf import _shift_left, _shift_right
+
+    half = x.shape[1] // 2
+    x1, x2 = x[:, :half], x[:, half:]
+    y1, y2 = gate[:, 0:1] * x1, gate[:, 1:2] * x2
+    return torch.cat([_shift_left(y1) + (x1 - y1), _shift_right(y2) + (x2 - y2)], dim=1)
+
+
+def _gs_cases(g: torch.Generator) -> list[Case]:
+    def gate(b, t, h, w, dtype=torch.float32):
+        return torch.tanh(2 * torch.randn(b, 2, t, h, w, generator=g, dtype=torch.float64)).to(dtype)
+
+    ramp = (10.0 * torch.arange(4).view(1, 4, 1, 1, 1) + torch.arange(5).view(1, 1, 5, 1, 1)).expand(1, 4, 5, 1, 1)
+    base = torch.randn(2, 5, 6, 3, 3, generator=g)                 # (B, T, C, H, W) in memory
+    return [
+        Case("readable video: value = 10 * channel + frame (1, 4, 5, 1, 1), gate = 1 everywhere",
+             (ramp.contiguous(), torch.ones(1, 2, 5, 1, 1)),
+             hint="with gate 1 all of group 1 (channels 0-1) takes frame t+1 and all of group 2 takes "
+                  "frame t-1; zeros where that frame does not exist"),
+        Case("gate = 0 everywhere: nothing moves", (torch.randn(2, 6, 4, 3, 3, generator=g), torch.zeros(2, 2, 4, 3, 3)),
+             hint="with a zero gate the output must equal the input"),
+        Case("random video and gate in (-1, 1)", (torch.randn(2, 8, 6, 4, 4, generator=g), gate(2, 6, 4, 4))),
+        Case("one channel per group (C = 2)", (torch.randn(3, 2, 5, 2, 3, generator=g), gate(3, 5, 2, 3)),
+             hint="group 1 is gated by gate[:, 0], group 2 by gate[:, 1]"),
+        Case("T = 1: a single frame", (torch.randn(1, 4, 1, 3, 3, generator=g), gate(1, 1, 3, 3)),
+             hint="the moved part g·x has nowhere to go: only the residual x - g·x remains"),
+        Case("float64", (torch.randn(1, 4, 3, 2, 2, generator=g, dtype=torch.float64), gate(1, 3, 2, 2, torch.float64)),
+             hint="create new tensors with torch.zeros_like (or x.new_zeros) so dtype and device follow x"),
+        Case("a non-contiguous video (a transposed view)", (base.transpose(1, 2), gate(2, 5, 3, 3))),
+    ]
+
+
+def _gs_wrong(x, gate, *, swap_dir=False, residual=True, gate_after=False, swap_gate=False, cyclic=False):
+    half = x.shape[1] // 2
+    x1, x2 = x[:, :half], x[:, half:]
+    g1, g2 = (gate[:, 1:2], gate[:, 0:1]) if swap_gate else (gate[:, 0:1], gate[:, 1:2])
+
+    def move(v, step):          # frame t takes t+step
+        out = torch.roll(v, -step, dims=2)
+        if not cyclic:
+            if step > 0:
+                out[:, :, -step:] = 0
+            else:
+                out[:, :, :-step] = 0
+        return out
+
+    s1, s2 = (-1, +1) if swap_dir else (+1, -1)
+    if gate_after:
+        z1 = g1 * move(x1, s1) + (1 - g1) * x1
+        z2 = g2 * move(x2, s2) + (1 - g2) * x2
+    else:
+        y1, y2 = g1 * x1, g2 * x2
+        z1 = move(y1, s1) + ((x1 - y1) if residual else 0)
+        z2 = move(y2, s2) + ((x2 - y2) if residual else 0)
+    return torch.cat([z1, z2], dim=1)
+
+
+register_check(Check(
+    exercise="04.2", name="gated_shift", title="A gated shift",
+    reference=reference_gated_shift,
+    cases=_gs_cases, arg_names=("x", "gate"), axes="B C T H W", atol=1e-6, rtol=1e-5,
+    mistakes=(
+        Mistake(lambda x, g: _gs_wrong(x, g, swap_dir=True),
+                "the shifts go the wrong way: group 1 (the first C/2 channels) takes frame t+1, "
+                "group 2 takes frame t-1"),
+        Mistake(lambda x, g: _gs_wrong(x, g, residual=False),
+                "the residual is missing: what the gate does not move (x - g·x) stays at its frame"),
+        Mistake(lambda x, g: _gs_wrong(x, g, gate_after=True),
+                "you gated AFTER shifting (g·shift(x)); the gate at frame t decides how much of frame t "
+                "leaves it, so multiply first and shift the product: shift(g·x)"),
+        Mistake(lambda x, g: _gs_wrong(x, g, swap_gate=True),
+                "the gates are swapped: gate[:, 0] gates the first half of the channels, gate[:, 1] the second"),
+        Mistake(lambda x, g: _gs_wrong(x, g, cyclic=True),
+                "the frames wrap around (as torch.roll does); the shift must bring in zeros"),
+    ),
+    hint="split C in two halves; y = g·x per half; shift y1 so frame t takes t+1 and y2 so frame t "
+         "takes t-1 (zeros at the ends); out = shift(y) + (x - y)",
+))
+
+
+def check_gated_shift(fn, **kwargs) -> CheckResult:
+    """Check exercise 04.2: ``gated_shift(x (B, C, T, H, W), gate (B, 2, T, H, W))``."""
+    return check("04.2", fn, **kwargs)
