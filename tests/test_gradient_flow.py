@@ -133,6 +133,18 @@ def test_gru_cell_is_the_slide_gru():
     np.testing.assert_allclose(hs[0].detach().numpy(), ref, atol=1e-12)
 
 
+@pytest.mark.parametrize("cls", [RNNCell, GRUCell, LSTMCell])
+def test_teaching_cells_are_causal(cls):
+    torch.manual_seed(0)
+    cell = cls(3, 4)
+    x = torch.randn(2, 6, 3)
+    y = x.clone()
+    y[:, 3] += 1.0
+    a, b = unroll(cell, x)[0], unroll(cell, y)[0]
+    torch.testing.assert_close(a[:, :3], b[:, :3], rtol=0, atol=0)
+    assert (a[:, 3] - b[:, 3]).abs().max() > 0
+
+
 def test_bad_inputs_raise():
     cell = RNNCell(3, D)
     with pytest.raises(ValueError):

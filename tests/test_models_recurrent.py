@@ -23,7 +23,6 @@ from lecturekit.models.rcn import GRURCN
 from lecturekit.models.video_prediction import EarlyRecognizer, VideoPredictor, scheduled_teacher_prob
 
 RECURRENT = ["convlstm", "convgru", "convlstm_predictor", "predrnn", "e3d_lstm", "conv_tt_lstm", "gru_rcn", "lsta"]
-PREDICTORS = ["convlstm", "convgru", "convlstm_predictor", "predrnn", "e3d_lstm", "conv_tt_lstm"]
 CLASSIFIERS = ["gru_rcn", "lsta"]
 
 
@@ -57,6 +56,11 @@ def test_convlstm_1x1_on_1x1_maps_equals_nn_lstm():
     assert (out.view(B, T, H) - ref).abs().max() < 1e-5
     assert (h.view(B, H) - h_ref[0]).abs().max() < 1e-5
     assert (c.view(B, H) - c_ref[0]).abs().max() < 1e-5
+    step = torch.nn.LSTMCell(I, H)                               # one step against nn.LSTMCell too
+    step.load_state_dict({k[:-3]: v for k, v in lstm.state_dict().items()})
+    h1, c1 = step(x[:, 0])
+    h_c, (_, c_c) = cell(x[:, 0].view(B, I, 1, 1))
+    assert (h_c.view(B, H) - h1).abs().max() < 1e-5 and (c_c.view(B, H) - c1).abs().max() < 1e-5
     # the same weights read in the (i, f, o, g) split of other ports give a different function
     perm = torch.cat([torch.arange(0, 2 * H), torch.arange(3 * H, 4 * H), torch.arange(2 * H, 3 * H)])
     with torch.no_grad():
@@ -267,6 +271,24 @@ def test_frame_predictors_are_causal(name):
     assert (a[:, :, 5] - b[:, :, 5]).abs().max() > 0
 
 
+@pytest.mark.parametrize("name", ["convlstm", "convgru"])
+def test_encoder_forecaster_reads_only_the_observed_frames(name):
+    """Shi et al.'s forecaster has no input: frames after the observed 10 cannot change the
+    prediction, and the last observed frame does."""
+    torch.manual_seed(0)
+    model = build_model(name).eval()
+    x = _clip(name, 20)
+    y = x.clone()
+    y[:, :, 10:] = torch.rand_like(y[:, :, 10:])
+    z = x.clone()
+    z[:, :, 9] += 0.5
+    with torch.no_grad():
+        a, b, c = model(x), model(y), model(z)
+    torch.testing.assert_close(a, b, rtol=0, atol=0)
+    assert (a - c).abs().max() > 0
+    assert model.forecaster[0].conv_x is None if name == "convlstm" else True
+
+
 @pytest.mark.parametrize("name", CLASSIFIERS)
 def test_step_logits_of_classifiers_are_causal(name):
     torch.manual_seed(0)
@@ -305,11 +327,14 @@ def test_teacher_forcing_switch():
     x = _clip("predrnn", 20)
     with torch.no_grad():
         teacher = model(x, teacher_prob=1.0)
-        all_truth = model(x, return_all=True)                    # observe 10 of 20 ... then free
+        all_truth = model(x, return_all=True)                    # 20 frames, p = 0: the future is ignored
         free = model(x[:, :, :10])
-    # teacher_prob = 1: every input is ground truth, so step t's output only depends on frames 0..t
-    ref = VideoPredictor.forward(model, x, teacher_prob=1.0, return_all=True)
-    torch.testing.assert_close(teacher, ref[:, :, 9:], rtol=0, atol=0)
+    # teacher_prob = 1: every input is ground truth, i.e. the same as observing 19 frames
+    model.observe, model.predict = 19, 1
+    with torch.no_grad():
+        observed = model(x, return_all=True)                     # (B, 1, 19, H, W), all inputs ground truth
+    model.observe, model.predict = 10, 10
+    torch.testing.assert_close(teacher, observed[:, :, 9:], rtol=0, atol=0)
     torch.testing.assert_close(free, all_truth[:, :, 9:], rtol=0, atol=0)   # future frames ignored at p = 0
     assert (teacher[:, :, 1:] - free[:, :, 1:]).abs().max() > 1e-4
     torch.testing.assert_close(teacher[:, :, 0], free[:, :, 0], rtol=0, atol=0)   # first prediction: same inputs
@@ -606,7 +631,15 @@ def test_gru_rcn_paper_preset_levels_on_a_224_input():
     assert [c.hidden_channels for c in model.rcns] == [128, 256, 512, 512]
 
 
-def test_stacked_gru_rcn_runs_and_differs():
-    torch.manual_seed(0)
-    model = GRURCN(4, stacked=True)
-    assert model(torch.rand(2, 3, 3, 32, 32)).shape == (2, 4)
+def test_stacked_gru_rcn_feeds_each_level_the_level_below():
+    """Changing level 0's GRU changes level 1's states in the stacked model only."""
+    x = torch.rand(2, 3, 3, 32, 32)
+    for stacked in (False, True):
+        torch.manual_seed(0)
+        model = GRURCN(4, stacked=stacked).eval()
+        with torch.no_grad():
+            before = model.level_states(x)[1]
+            model.rcns[0].conv_h.weight.add_(0.5)
+            after = model.level_states(x)[1]
+        assert torch.equal(before, after) != stacked
+    assert model(x).shape == (2, 4)

@@ -1,7 +1,155 @@
-"""Checks of notebook 05 (motion and long-term structure)."""
+"""Checks of notebook 05 (motion and long-term structure): 05.1 frame differences, 05.2 TSN sampling."""
 
 from __future__ import annotations
 
-import torch  # noqa: F401
+import torch
 
-from ..checking import Case, Check, CheckResult, Mistake, check, register_check  # noqa: F401
+from ..checking import Case, Check, CheckResult, Mistake, check, register_check
+
+
+# =========================================================================== 05.1 difference stack
+def _diff_cases(g: torch.Generator) -> list[Case]:
+    c, t = 2, 4
+    # value = 100 * channel + frame^2: differences 1, 3, 5 per channel, readable in messages
+    readable = (100.0 * torch.arange(c).view(1, c, 1, 1, 1)
+                + (torch.arange(t) ** 2).view(1, 1, t, 1, 1).float()).expand(1, c, t, 1, 1).contiguous()
+    base = torch.randn(2, 5, 3, 4, 4, generator=g)                      # (B, T, C, H, W) in memory
+    return [
+        Case("readable video: value = 100 * channel + frame^2, (1, 2, 4, 1, 1)", (readable,),
+             hint="channel k*C + c of the output is x[:, c, k+1] - x[:, c, k]: all channels of "
+                  "difference 0 first, then all channels of difference 1, ..."),
+        Case("random RGB video (2, 3, 8, 5, 5)", (torch.randn(2, 3, 8, 5, 5, generator=g),)),
+        Case("T = 2: a single difference", (torch.randn(1, 3, 2, 4, 4, generator=g),)),
+        Case("one channel (gray video)", (torch.randn(2, 1, 5, 3, 3, generator=g),)),
+        Case("a static video: all differences are zero", (torch.ones(1, 3, 4, 2, 2).mul(0.7),)),
+        Case("float64 video", (torch.randn(1, 3, 3, 2, 2, generator=g, dtype=torch.float64),)),
+        Case("a non-contiguous video (a transposed view)", (base.transpose(1, 2),),
+             hint=".view() needs contiguous memory; use .reshape() (or .contiguous() first)"),
+    ]
+
+
+def _diff_channel_major(x):
+    b, c, t, h, w = x.shape
+    return (x[:, :, 1:] - x[:, :, :-1]).reshape(b, c * (t - 1), h, w)
+
+
+def _diff_backward(x):
+    b, c, t, h, w = x.shape
+    return (x[:, :, :-1] - x[:, :, 1:]).transpose(1, 2).reshape(b, c * (t - 1), h, w)
+
+
+def _diff_unstacked(x):
+    return x[:, :, 1:] - x[:, :, :-1]
+
+
+def _diff_abs(x):
+    b, c, t, h, w = x.shape
+    return (x[:, :, 1:] - x[:, :, :-1]).abs().transpose(1, 2).reshape(b, c * (t - 1), h, w)
+
+
+def _diff_wrong_axis(x):
+    b, c, t, h, w = x.shape
+    return (x[..., 1:, :] - x[..., :-1, :])
+
+
+register_check(Check(
+    exercise="05.1", name="difference_stack", title="Frame-difference stream input",
+    reference="lecturekit.models.twostream:difference_stack",
+    cases=_diff_cases, arg_names=("video",), axes="B C H W", atol=1e-6, rtol=1e-6,
+    mistakes=(
+        Mistake(_diff_channel_major,
+                "the values are right but the channel order is channel-major; stack difference-major: "
+                "the C channels of difference 0, then those of difference 1 (move T before C with "
+                ".transpose(1, 2) before reshaping)"),
+        Mistake(_diff_backward, "the sign is flipped: the difference is x[t+1] - x[t] (later minus earlier)"),
+        Mistake(_diff_unstacked, "you returned (B, C, T-1, H, W); the stream's input stacks the differences on "
+                                 "the channel axis: (B, C*(T-1), H, W)"),
+        Mistake(_diff_abs, "keep the sign of the differences (no .abs()): the sign is what tells a take from a put"),
+        Mistake(_diff_wrong_axis, "you took differences along H (axis 3); time is axis 2 of (B, C, T, H, W)"),
+    ),
+    hint="d = x[:, :, 1:] - x[:, :, :-1] is (B, C, T-1, H, W); put T-1 before C and merge the two axes",
+))
+
+
+def check_difference_stack(fn, **kwargs) -> CheckResult:
+    """Check exercise 05.1: ``difference_stack(video (B, C, T, H, W)) -> (B, C*(T-1), H, W)``."""
+    return check("05.1", fn, **kwargs)
+
+
+# =========================================================================== 05.2 segment sampling
+def centre_segment_indices(num_frames: int, segments: int, snippet: int = 1) -> torch.Tensor:
+    """TSN's test-time sampling as one (S, snippet) LongTensor: the library's
+    ``segment_indices(num_frames, segments, snippet)`` for a single video (its row 0)."""
+    from ...models.tsn import segment_indices
+
+    return segment_indices(num_frames, segments, snippet)[0]
+
+
+def _seg_cases(g: torch.Generator) -> list[Case]:
+    del g  # the cases are hand-picked
+    return [
+        Case("T = 8, S = 4, one frame per snippet", (8, 4),
+             hint="4 segments of 2 frames: 2 valid positions, the lower middle one is offset 0"),
+        Case("T = 64, S = 4", (64, 4), hint="segments of 16 frames; offset (16 - 1) // 2 = 7"),
+        Case("T = 10, S = 3: the last frame is never used", (10, 3),
+             hint="segment length = T // S = 3 (rounded down); the remainder at the end is dropped"),
+        Case("T = S = 5: every frame is its own segment", (5, 5)),
+        Case("T = 16, S = 2, snippets of 3 frames", (16, 2, 3),
+             hint="room = seg_len - snippet + 1 valid starts; start = segment start + (room - 1) // 2; "
+                  "then snippet consecutive frames"),
+        Case("T = 30, S = 3, snippets of 6 frames (TSN's RGB-difference input)", (30, 3), {"snippet": 6}),
+        Case("T = 7, S = 1: one segment", (7, 1), hint="the centre of frames 0..6 is frame 3"),
+    ]
+
+
+def _seg_linspace(num_frames, segments, snippet=1):
+    first = torch.linspace(0, num_frames - snippet, segments).round().long()
+    return first[:, None] + torch.arange(snippet)
+
+
+def _seg_start(num_frames, segments, snippet=1):
+    seg = num_frames // segments
+    return (torch.arange(segments) * seg)[:, None] + torch.arange(snippet)
+
+
+def _seg_upper_middle(num_frames, segments, snippet=1):
+    seg = num_frames // segments
+    return (torch.arange(segments) * seg + (seg - snippet + 1) // 2)[:, None] + torch.arange(snippet)
+
+
+def _seg_tsn_float(num_frames, segments, snippet=1):
+    tick = (num_frames - snippet + 1) / segments
+    first = torch.tensor([int(tick / 2 + tick * s) for s in range(segments)])
+    return first[:, None] + torch.arange(snippet)
+
+
+def _seg_flat(num_frames, segments, snippet=1):
+    return centre_segment_indices(num_frames, segments, snippet).reshape(-1)
+
+
+register_check(Check(
+    exercise="05.2", name="segment_indices", title="Segment sampling",
+    reference=centre_segment_indices,
+    cases=_seg_cases, arg_names=("num_frames", "segments", "snippet"), axes="S L", atol=0.0, rtol=0.0,
+    mistakes=(
+        Mistake(_seg_start, "you took the first frame of each segment; take the middle valid start: "
+                            "segment start + (room - 1) // 2"),
+        Mistake(_seg_upper_middle, "off by one: with an even number of valid starts take the LOWER middle one, "
+                                   "(room - 1) // 2, not room // 2"),
+        Mistake(_seg_linspace, "evenly spaced frames over the whole video (linspace) is not TSN's rule: split "
+                               "into S segments of T // S frames, then take the middle of each"),
+        Mistake(_seg_tsn_float, "that is the released TSN code's float rule; this exercise (and lecturekit) uses "
+                                "integer segments of T // S frames and the lower middle start"),
+        Mistake(_seg_flat, "return one row per segment: shape (S, snippet), not a flat list"),
+    ),
+    hint="seg_len = T // S; room = seg_len - snippet + 1; start_s = s * seg_len + (room - 1) // 2; "
+         "row s = start_s + [0, 1, ..., snippet - 1]; a LongTensor of shape (S, snippet)",
+))
+
+
+def check_segment_indices(fn, **kwargs) -> CheckResult:
+    """Check exercise 05.2: ``segment_indices(num_frames, segments, snippet=1) -> (S, snippet)``."""
+    return check("05.2", fn, **kwargs)
+
+
+__all__ = ["check_difference_stack", "check_segment_indices", "centre_segment_indices"]
