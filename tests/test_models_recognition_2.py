@@ -441,3 +441,33 @@ def test_ata_is_equivariant_and_static_video_equals_plain_attention():
 def test_ata_rejects_too_many_frames():
     with pytest.raises(ValueError, match="max_frames"):
         ATA(max_frames=4)(clip())
+
+
+@pytest.mark.parametrize("method", ["greedy", "hungarian"])
+def test_centred_alignment_ignores_what_all_patches_of_a_frame_share(method):
+    """A large vector added to every patch of frame t (what a time embedding does) leaves the
+    centred alignment unchanged: it still finds perm_t = σ_t⁻¹ of the patch-permuted video."""
+    g = torch.Generator().manual_seed(2)
+    base = torch.randn(2, 1, 16, 32, generator=g)
+    sig = torch.stack([torch.stack([torch.randperm(16, generator=g) for _ in range(4)]) for _ in range(2)])
+    sig[:, 0] = torch.arange(16)
+    video = align(base.expand(2, 4, 16, 32), sig) + 0.01 * torch.randn(2, 4, 16, 32, generator=g)
+    shifted = video + 10.0 * torch.randn(2, 4, 1, 32, generator=g)      # one offset per frame
+    assert torch.equal(alignment_permutations(shifted, method, center=True), sig.argsort(-1))
+    assert ATA().blocks[0].temporal.center_matching                      # the model uses it
+
+
+def test_ata_paper_parameter_count_is_vit_b_plus_temporal_attention():
+    """ViT-B/16 at 8×224², no CLS token, K = 400, plus one LN + MSA per block, counted by hand."""
+    d, hidden, k = 768, 3072, 400
+    ln, msa, mlp = 2 * d, 4 * d * d + 4 * d, d * hidden + hidden + hidden * d + d
+    block = ln + msa + ln + msa + ln + mlp                               # temporal, spatial, MLP
+    expected = (3 * 16 * 16 * d + d) + 196 * d + 8 * d + 12 * block + ln + (d * k + k)
+    with torch.device("meta"):
+        paper = build_model("ata", "paper")
+    assert count(paper) == expected == 114_477_712
+
+
+def test_ata_rejects_unknown_pooling():
+    with pytest.raises(ValueError, match="pool"):
+        ATA(pool="cls")

@@ -33,6 +33,8 @@ Implements
     HORSTCell      one higher-order recurrent layer (explicit queue state, no hidden attributes)
     HORST          a stack of cells over feature maps + a per-step action classifier on the pooled
                    (o_t, h_t, a_t), as the EPIC head ``cls-epic.py`` (action logits only)
+    FullSpaceTimeAttention  not in the paper: joint attention over all S·H·W queue tokens, the
+                   quadratic-in-S baseline the factorisation avoids (used only for cost comparisons)
 Simplified
     - one block of stacked cells (no input shortcut between blocks, no 2×2 max-pool stride,
       no per-sample length mask); the verb/noun heads of ``cls-epic.py`` are omitted.
@@ -212,4 +214,35 @@ class HORST(nn.Module):
         return self.forward_head(self.forward_features(maps))
 
 
-__all__ = ["HORST", "HORSTCell", "STATT", "SpatialFilter"]
+class FullSpaceTimeAttention(nn.Module):
+    """The unfactorised alternative HORST avoids, for cost comparisons only (not a table model).
+
+    Joint softmax self-attention over all S·H·W tokens of the queue (every position of every
+    slot attends to every position of every slot), single head, 1×1 projections:
+
+        X = tokens of (S, B, C, H, W) -> (B, N, C), N = S·H·W
+        A = softmax(X W_Q (X W_K)ᵀ / sqrt(C)),  Y = A X W_V            (B, N, C)
+
+    Its two N×N products cost 2·N²·C multiply-accumulates, quadratic in S; STATT's cost is
+    linear in S (per-slot convolutions plus one query-vs-slot score per slot).
+    ``tests/test_horst_cost.py`` compares the two with ``FlopCounterMode``.
+
+    Shape: (S, B, C, H, W) -> (S, B, C, H, W).
+    """
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.qkv = nn.Linear(channels, 3 * channels, bias=False)
+
+    def forward(self, queue: Tensor) -> Tensor:
+        if queue.dim() != 5:
+            raise ValueError(f"queue: expected (S, B, C, H, W), got shape {tuple(queue.shape)}")
+        s, b, c, h, w = queue.shape
+        x = queue.permute(1, 0, 3, 4, 2).reshape(b, s * h * w, c)        # (B, N, C)
+        q, k, v = self.qkv(x).split(c, dim=-1)                            # (B, N, C) each
+        attn = torch.softmax(torch.bmm(q, k.transpose(1, 2)) / math.sqrt(c), dim=-1)   # (B, N, N)
+        y = torch.bmm(attn, v)                                            # (B, N, C)
+        return y.reshape(b, s, h, w, c).permute(1, 0, 4, 2, 3)            # (S, B, C, H, W)
+
+
+__all__ = ["FullSpaceTimeAttention", "HORST", "HORSTCell", "STATT", "SpatialFilter"]

@@ -1,0 +1,346 @@
+"""One yardstick for every anticipation model: ToyKitchens next-action benchmark, EK-100 metrics.
+
+Every model of the anticipation table that reads per-frame features (RULSTM, its modality
+fusion, AVT-h, AGA and its ablation ladder, MS-LSTM's two-stage head), HORST on pixels, the
+n-gram on TRUE past labels and the Bayes-optimal label-only predictor are scored with the same
+function, :func:`score_anticipation`:
+
+* EK-100 class-mean top-5 recall (MT5R) of action, verb and noun, overall / unseen / tail
+  (``lecturekit.metrics.epic_subsets``; tail = EK-100's rule on the TRAIN split: the classes
+  outside the most frequent ones covering 80% of the training instances; tail action rows = tail
+  verb OR tail noun), plus MT5R on the seen rows (for the seen-vs-unseen gap);
+* verb and noun scores by marginalising the softmaxed action scores (RULSTM's rule);
+* top-1 and top-5 action accuracy.
+
+Training is one recipe for all models (no per-model tuning): AdamW, cosine schedule, a fixed
+number of epochs, cross-entropy against the upcoming action at EVERY observed step
+(RULSTM's recipe: every step anticipates the same action; for AVT-h the one future output), the
+anticipation read at the LAST step. Models adapted to this interface by
+:class:`AnticipationHead`:
+
+    sequence models   (B, T, D) -> (B, T, K)                 rulstm, aga, aga_pixel, aga_iam, aga_nogate
+    two streams       (B, T, 2D) = [RGB ; Δ] split in two      rulstm_fusion (MATT over the two RU branches),
+                                                                ms_lstm_head (context = RGB, action = Δ)
+    avt_head          (B, T, D) -> (B, 1, K)                   the future logits
+    horst             pixels (B, 3, T, H, W), average-pooled by ``pool`` -> (B, T, K)
+
+The second stream Δ is the temporal difference of the cached frame features
+(Δ_t = f_t − f_{t−1}, Δ_1 = 0): a cheap "motion" stream, NOT optical flow; it is a function of the
+RGB stream, so fusion can add little information beyond what the RGB branch already has.
+
+>>> from lecturekit.data.toykitchens import ToyKitchens                 # doctest: +SKIP
+>>> world = ToyKitchens(seed=0)                                          # doctest: +SKIP
+>>> data = load_anticipation_data(world)                                 # doctest: +SKIP
+>>> result = run_benchmark(world, data, ["rulstm", "aga"], epochs=20)    # doctest: +SKIP
+>>> print(format_table(result))                                          # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from ..data.baselines import bayes_next_action, ngram_next_action
+from ..layers.shapes import check_sequence, check_video
+from ..losses import cross_entropy_per_step
+from ..metrics.classification import epic_subsets, marginalize, mean_topk_recall, tail_classes, topk_accuracy
+from ..models import build_model
+from ..train import fit, seed_everything
+
+__all__ = [
+    "FEATURE_MODELS",
+    "PIXEL_MODELS",
+    "AnticipationData",
+    "AnticipationHead",
+    "EpicTails",
+    "epic_tails",
+    "feature_difference",
+    "format_table",
+    "label_baselines",
+    "load_anticipation_data",
+    "predict_probs",
+    "run_benchmark",
+    "score_anticipation",
+    "summarize",
+    "train_anticipation",
+]
+
+FEATURE_MODELS = ("rulstm", "rulstm_fusion", "ms_lstm_head", "avt_head", "aga", "aga_pixel", "aga_iam", "aga_nogate")
+PIXEL_MODELS = ("horst",)
+_TWO_STREAM = ("rulstm_fusion", "ms_lstm_head")
+
+
+# =========================================================================== data
+@dataclass
+class AnticipationData:
+    """One split of an anticipation view in the forms the models read.
+
+    features (N, T, D) float32 RGB frame features; delta (N, T, D) their temporal difference;
+    video (N, 3, T, H, W) uint8 or None; labels: the view's label arrays (numpy).
+    """
+
+    split: str
+    features: Tensor
+    delta: Tensor
+    video: Tensor | None
+    labels: dict[str, np.ndarray]
+    tau_a: float = 1.0
+    tau_o: float = 2.0
+
+    def __len__(self) -> int:
+        return self.features.shape[0]
+
+    def inputs(self, name: str) -> Tensor:
+        """What model ``name`` reads: (N, T, D), (N, T, 2D) = [RGB ; Δ] or uint8 pixels."""
+        if name in PIXEL_MODELS:
+            if self.video is None:
+                raise ValueError(f"{name} reads pixels; load the data with pixels=True")
+            return self.video
+        if name in _TWO_STREAM:
+            return torch.cat([self.features, self.delta], dim=-1)
+        return self.features
+
+
+def feature_difference(x: Tensor) -> Tensor:
+    """Δ_t = f_t − f_{t−1} with Δ_1 = 0: (N, T, D) -> (N, T, D)."""
+    n, t, d = check_sequence(x, name="features")
+    return torch.cat([x.new_zeros(n, 1, d), x[:, 1:] - x[:, :-1]], dim=1)
+
+
+def load_anticipation_data(world, splits: Sequence[str] = ("train", "val", "test"), *, tau_a: float = 1.0,
+                           tau_o: float = 2.0, frames: int = 8, pixels: bool = False, table=None,
+                           **feature_kwargs) -> dict[str, AnticipationData]:
+    """``world.anticipation(split, tau_a, tau_o, frames)`` of every split as cached frame features
+    (:func:`lecturekit.features.view_features`; ``table`` / ``feature_kwargs`` go there), their
+    temporal difference, and optionally the uint8 pixels."""
+    from ..features import video_features, view_features
+
+    if table is None:
+        table = video_features(world, **feature_kwargs)
+    out = {}
+    for split in splits:
+        view = world.anticipation(split, tau_a=tau_a, tau_o=tau_o, frames=frames)
+        feats = view_features(view, table)
+        video = view.tensors()[0] if pixels else None
+        out[split] = AnticipationData(split, feats, feature_difference(feats), video,
+                                      {k: np.asarray(v) for k, v in view.labels.items()}, tau_a, tau_o)
+    return out
+
+
+# =========================================================================== scoring
+@dataclass(frozen=True)
+class EpicTails:
+    """EK-100 tail classes computed on the training labels (80% coverage head)."""
+
+    verbs: np.ndarray
+    nouns: np.ndarray
+    actions: np.ndarray
+
+
+def epic_tails(train_labels: Mapping[str, np.ndarray], coverage: float = 0.8) -> EpicTails:
+    """Tail verbs / nouns / actions of the training rows (``metrics.tail_classes``)."""
+    return EpicTails(*(tail_classes(np.asarray(train_labels[k]), coverage) for k in ("verb", "noun", "action")))
+
+
+def score_anticipation(action_probs, labels: Mapping[str, np.ndarray], actions_table, tails: EpicTails,
+                       k: int = 5) -> dict:
+    """Every number of the benchmark for (N, A) action probabilities.
+
+    Returns ``{"mt5r": {"overall"|"unseen"|"tail"|"seen": {"verb", "noun", "action"}},
+    "top1": action top-1 accuracy, "top5": action top-5 accuracy, "n": rows, "n_unseen": ...}``
+    (fractions, not percent). Verb and noun probabilities are marginals of the action ones.
+    """
+    p = np.asarray(action_probs, dtype=np.float64)
+    table = np.asarray(actions_table)
+    if p.ndim != 2 or p.shape[1] != table.shape[0]:
+        raise ValueError(f"action_probs: expected (N, {table.shape[0]}) (one column per action), got {p.shape}")
+    yv, yn, ya = (np.asarray(labels[key]) for key in ("verb", "noun", "action"))
+    if not np.array_equal(table[ya, 0], yv) or not np.array_equal(table[ya, 1], yn):
+        raise ValueError("labels: verb / noun labels disagree with actions_table[action]")
+    pv = marginalize(p, table[:, 0], int(table[:, 0].max()) + 1)
+    pn = marginalize(p, table[:, 1], int(table[:, 1].max()) + 1)
+    unseen = np.asarray(labels["unseen"]).astype(bool)
+    mt5r = epic_subsets(pv, pn, p, yv, yn, ya, tail_verbs=tails.verbs, tail_nouns=tails.nouns,
+                        unseen=unseen, k=k)
+    seen = ~unseen
+    mt5r["seen"] = {name: (mean_topk_recall(s[seen], y[seen], k) if seen.any() else math.nan)
+                    for name, s, y in (("verb", pv, yv), ("noun", pn, yn), ("action", p, ya))}
+    return {"mt5r": mt5r, "top1": topk_accuracy(p, ya, 1), "top5": topk_accuracy(p, ya, 5),
+            "n": int(len(ya)), "n_unseen": int(unseen.sum())}
+
+
+def label_baselines(world, split: str, *, tau_a: float = 1.0, tau_o: float = 2.0, frames: int = 8,
+                    ngram_orders: Sequence[int] = (2, 3)) -> dict[str, np.ndarray]:
+    """(N, A) probabilities of the label-only references on a split (rows as the benchmark's):
+    ``ngram{n}`` (fitted on the train videos, reading the TRUE past labels) and ``bayes`` (the
+    grammar's Bayes-optimal next action given the true past labels, kitchen unknown)."""
+    view = world.anticipation(split, tau_a=tau_a, tau_o=tau_o, frames=frames)
+    out = {f"ngram{n}": ngram_next_action(world, view, n=n) for n in ngram_orders}
+    out["bayes"] = bayes_next_action(world, view)
+    return out
+
+
+# =========================================================================== models
+class AnticipationHead(nn.Module):
+    """A table model behind one interface: inputs -> logits (B, T', K); the anticipation is
+    ``[:, -1]``. See the module docstring for what each model reads."""
+
+    def __init__(self, name: str, feat_dim: int, num_classes: int, *, preset: str = "small", pool: int = 1,
+                 **overrides):
+        super().__init__()
+        self.name, self.feat_dim = name, feat_dim
+        # pixels only: average-pool every frame by ``pool`` (keeps HORST within a CPU-minute budget)
+        self.pool = nn.AvgPool3d((1, pool, pool)) if pool > 1 else nn.Identity()
+        if name in ("rulstm", "avt_head", "aga", "aga_pixel", "aga_iam", "aga_nogate"):
+            kw = dict(feat_in=feat_dim)
+        elif name == "rulstm_fusion":
+            kw = dict(feat_dims=(feat_dim, feat_dim))
+        elif name == "ms_lstm_head":
+            kw = dict(context_dim=feat_dim, action_dim=feat_dim)
+        elif name == "horst":
+            kw = dict(in_channels=3)
+        else:
+            raise ValueError(f"no benchmark adapter for model {name!r}; known: {FEATURE_MODELS + PIXEL_MODELS}")
+        self.model = build_model(name, preset, num_classes=num_classes, **{**kw, **overrides})
+
+    def forward(self, x: Tensor) -> Tensor:
+        if self.name == "horst":
+            check_video(x, channels=3, name="pixels")
+            return self.model(self.pool(x))                                   # (B, T, K)
+        width = 2 * self.feat_dim if self.name in _TWO_STREAM else self.feat_dim
+        check_sequence(x, dim=width, name=f"{self.name} input")
+        if self.name == "avt_head":
+            return self.model(x)[:, None]                                     # (B, 1, K)
+        if self.name == "rulstm_fusion":
+            return self.model(x[..., : self.feat_dim], x[..., self.feat_dim :])   # (B, T, K)
+        if self.name == "ms_lstm_head":
+            return self.model(x[..., : self.feat_dim], x[..., self.feat_dim :]).logits   # stage 2
+        return self.model(x)                                                  # (B, T, K)
+
+
+def _anticipation_ce(logits: Tensor, target: Tensor) -> Tensor:
+    return cross_entropy_per_step(logits, target)
+
+
+@torch.no_grad()
+def predict_probs(head: nn.Module, x: Tensor, batch_size: int = 128) -> np.ndarray:
+    """Softmax of the last-step logits: (N, A) float64 numpy (eval mode, no gradients)."""
+    head.eval()
+    dev = next(head.parameters()).device
+    out = []
+    for i in range(0, x.shape[0], batch_size):
+        xb = x[i : i + batch_size].to(dev)
+        xb = xb.float().div_(255.0) if xb.dtype == torch.uint8 else xb
+        out.append(head(xb)[:, -1].float().softmax(-1).cpu())
+    return torch.cat(out).double().numpy()
+
+
+def train_anticipation(name: str, train: AnticipationData, num_classes: int, *, epochs: int, lr: float = 1e-3,
+                       weight_decay: float = 1e-2, batch_size: int = 32, seed: int = 0, device=None,
+                       **overrides) -> tuple[AnticipationHead, dict]:
+    """Build ``name`` (small preset, seeded) and train it with the benchmark recipe.
+
+    Returns the trained :class:`AnticipationHead` and ``{"seconds", "params", "final_loss"}``.
+    """
+    seed_everything(seed)
+    head = AnticipationHead(name, train.features.shape[-1], num_classes, **overrides)
+    x, y = train.inputs(name), torch.as_tensor(train.labels["action"])
+    start = time.perf_counter()
+    hist = fit(head, (x, y), loss=_anticipation_ce, epochs=epochs, lr=lr, weight_decay=weight_decay,
+               scheduler="cosine", batch_size=batch_size, seed=seed, metrics=(), device=device, progress=False)
+    seconds = time.perf_counter() - start
+    info = {"seconds": round(seconds, 2), "params": sum(p.numel() for p in head.parameters()),
+            "final_loss": float(hist["train_loss"][-1]) if "train_loss" in hist else math.nan}
+    return head, info
+
+
+# =========================================================================== the benchmark
+def run_benchmark(world, data: Mapping[str, AnticipationData], models: Sequence[str], *, eval_split: str = "test",
+                  epochs: int | Mapping[str, int] = 20, seeds: Sequence[int] = (0,),
+                  seeds_for: Mapping[str, Sequence[int]] | None = None,
+                  model_kwargs: Mapping[str, Mapping] | None = None, lr: float = 1e-3,
+                  ngram_orders: Sequence[int] = (2, 3), chance_seed: int = 0, log=None) -> dict:
+    """Train every model of ``models`` on ``data["train"]``, score it on ``data[eval_split]`` next to
+    the label-only references and a random-score chance row, with :func:`score_anticipation`.
+
+    ``epochs``: one number or per model; ``seeds_for``: per-model seed lists overriding ``seeds``;
+    ``model_kwargs``: per-model overrides (e.g. ``{"horst": {"pool": 4, "hidden": (16,)}}``).
+    Returns ``{"rows": {row name: {"scores": [per-seed score dicts], "kind", "seeds", "train": [...]}},
+    "tails": {...}, "settings": {...}}``.
+    """
+    tr, ev = data["train"], data[eval_split]
+    tails = epic_tails(tr.labels)
+    table = np.asarray(world.actions_table)
+    num_actions = len(world.actions)
+    info = ev.labels
+    rows: dict[str, dict] = {}
+    rng = np.random.default_rng(chance_seed)
+    rows["chance"] = {"kind": "random scores", "scores": [score_anticipation(rng.random((len(ev), num_actions)),
+                                                                            info, table, tails)]}
+    for ref, probs in label_baselines(world, eval_split, tau_a=ev.tau_a, tau_o=ev.tau_o,
+                                      frames=ev.features.shape[1], ngram_orders=ngram_orders).items():
+        kind = "labels only: TRUE past labels" + (", grammar-optimal" if ref == "bayes" else "")
+        rows[ref] = {"kind": kind, "scores": [score_anticipation(probs, info, table, tails)]}
+    for name in models:
+        n_epochs = epochs[name] if isinstance(epochs, Mapping) else epochs
+        run_seeds = list((seeds_for or {}).get(name, seeds))
+        kw = dict((model_kwargs or {}).get(name, {}))
+        entry = {"kind": "pixels" if name in PIXEL_MODELS else "frame features", "seeds": run_seeds,
+                 "epochs": n_epochs, "kwargs": {k: list(v) if isinstance(v, tuple) else v for k, v in kw.items()},
+                 "scores": [], "train": []}
+        for s in run_seeds:
+            head, tinfo = train_anticipation(name, tr, num_actions, epochs=n_epochs, lr=lr, seed=s, **kw)
+            entry["scores"].append(score_anticipation(predict_probs(head, ev.inputs(name)), info, table, tails))
+            entry["train"].append(tinfo)
+            if log is not None:
+                m = entry["scores"][-1]["mt5r"]
+                log(f"{name} seed {s}: {tinfo['seconds']:.1f} s, action MT5R overall {100 * m['overall']['action']:.1f}"
+                    f" unseen {100 * m['unseen']['action']:.1f}")
+        rows[name] = entry
+    return {"rows": rows, "tails": {k: getattr(tails, k).tolist() for k in ("verbs", "nouns", "actions")},
+            "settings": {"eval_split": eval_split, "epochs": epochs if not isinstance(epochs, Mapping) else dict(epochs),
+                         "lr": lr, "seeds": list(seeds), "tau_a": ev.tau_a, "tau_o": ev.tau_o,
+                         "frames": int(ev.features.shape[1]), "ngram_orders": list(ngram_orders),
+                         "train_rows": len(tr), "eval_rows": len(ev), "num_actions": num_actions}}
+
+
+def _mean(xs: Sequence[float]) -> float:
+    return float(np.mean(xs)) if len(xs) else math.nan
+
+
+def summarize(row: dict) -> dict:
+    """Mean over seeds of the numbers of one row (plus the std of action MT5R overall / unseen)."""
+    sc = row["scores"]
+    out = {f"{sub}_{task}": _mean([s["mt5r"][sub][task] for s in sc])
+           for sub in ("overall", "unseen", "tail", "seen") for task in ("action", "verb", "noun")}
+    out["top1"] = _mean([s["top1"] for s in sc])
+    out["top5"] = _mean([s["top5"] for s in sc])
+    gaps = [s["mt5r"]["seen"]["action"] - s["mt5r"]["unseen"]["action"] for s in sc]
+    out["gap_action"] = _mean(gaps)
+    out["gap_action_std"] = float(np.std(gaps)) if len(gaps) > 1 else 0.0
+    out["overall_action_std"] = float(np.std([s["mt5r"]["overall"]["action"] for s in sc])) if len(sc) > 1 else 0.0
+    out["n_seeds"] = len(sc)
+    return out
+
+
+def format_table(result: dict) -> str:
+    """Plain-text table (percent): action MT5R overall / unseen / tail / seen, verb and noun MT5R
+    overall / unseen / tail, action top-1 / top-5, the seen − unseen action gap, seeds."""
+    head = (f"{'row':<14}{'input':<15}{'A all':>7}{'A uns':>7}{'A tail':>7}{'A seen':>7}{'V all':>7}{'V uns':>7}"
+            f"{'V tail':>7}{'N all':>7}{'N uns':>7}{'N tail':>7}{'top1':>7}{'top5':>7}{'gap':>7}{'seeds':>6}")
+    lines = [head, "-" * len(head)]
+    short = {"random scores": "-", "frame features": "features", "pixels": "pixels"}
+    for name, row in result["rows"].items():
+        s = summarize(row)
+        kind = short.get(row["kind"], "true labels")
+        vals = [s[k] for k in ("overall_action", "unseen_action", "tail_action", "seen_action", "overall_verb",
+                               "unseen_verb", "tail_verb", "overall_noun", "unseen_noun", "tail_noun", "top1",
+                               "top5", "gap_action")]
+        lines.append(f"{name:<14}{kind:<15}" + "".join(f"{100 * v:>7.1f}" for v in vals) + f"{s['n_seeds']:>6}")
+    return "\n".join(lines)
