@@ -50,7 +50,7 @@ from torch import Tensor, nn
 
 from ..layers.conv_rnn import ConvGRUCell, ConvLSTMCell
 from ..layers.shapes import check_video
-from .video_prediction import VideoPredictor, from_patches, to_patches
+from .video_prediction import VideoPredictor, from_patches, predictor_example_input, to_patches
 
 
 def _cell(kind: str, cin: int, hidden: int, k_in: int, k_state: int, peephole: str) -> nn.Module:
@@ -104,6 +104,8 @@ class ConvLSTMEncoderForecaster(nn.Module):
         video (B, C, observe, H, W) (or observe + predict frames, the future being ignored)
         -> frames (B, C, predict, H, W)
     """
+
+    example_input = classmethod(predictor_example_input)
 
     PRESETS = {
         "small": dict(channels=1, patch=4, hidden=(32, 32), input_kernel=3, state_kernel=3,

@@ -167,6 +167,10 @@ class LSTA(nn.Module):
     Shape: (B, C, T, H, W) -> logits (B, K).
     """
 
+    # Documented in the module docstring: W_cpl only enters an argmax, so it never gets a gradient
+    # (as in the official code). The name-table contract tests check exactly this list.
+    PARAMETERS_WITHOUT_GRADIENT = ("cell.coupling.weight",)
+
     PRESETS = {
         "small": dict(in_channels=3, feature_channels=32, memory=32, dictionary=16, frame_classes=16,
                       backbone="small"),

@@ -64,6 +64,21 @@ def scheduled_teacher_prob(iteration: int, *, start: float = 1.0, decay: float =
     return max(0.0, start - decay * iteration)
 
 
+def predictor_example_input(cls, preset: str = "small", batch: int = 2) -> Tensor:
+    """A random clip a frame predictor built with ``preset`` accepts: (B, C, observe, 4p, 4p).
+
+    Used by the name table's contract tests (``lecturekit.models.registry.example_input``):
+    predictors need exactly ``observe`` frames and a frame size divisible by the patch size.
+    """
+    import inspect
+
+    defaults = {k: p.default for k, p in inspect.signature(cls).parameters.items()
+                if p.default is not inspect.Parameter.empty}
+    kwargs = {**defaults, **getattr(cls, "PRESETS", {}).get(preset, {})}
+    size = 4 * kwargs.get("patch", 4)
+    return torch.rand(batch, kwargs.get("channels", 1), kwargs.get("observe", 10), size, size)
+
+
 class VideoPredictor(nn.Module):
     """Observe ``observe`` frames, predict ``predict`` frames with a recurrent core.
 
@@ -90,6 +105,8 @@ class VideoPredictor(nn.Module):
         self.core, self.channels, self.patch = core, channels, patch
         self.observe, self.predict, self.output = observe, predict, output
         self.head = nn.Conv2d(core.out_channels, channels * patch * patch, 1, bias=head_bias)
+
+    example_input = classmethod(predictor_example_input)
 
     def _check(self, video: Tensor) -> Tensor | None:
         _, _, t, h, w = check_video(video, channels=self.channels, name=f"{type(self).__name__} video")
