@@ -1,7 +1,8 @@
 """Test-suite wide settings (repository root, so they reach notebooks/, solutions/, exercises/).
 
 * Headless mode for the kernels nbval starts (environment variables set here before
-  collection are inherited by those kernels): no progress bars, one final figure per training.
+  collection are inherited by those kernels): no progress bars, one final figure per training,
+  one intra-op thread (the same environment as the execute command).
 * Every notebook cell is marked ``notebooks`` so ``pytest -m "not notebooks"`` runs the fast
   unit suite alone.
 * Volatile mime types are never compared (PNG is already skipped by nbval).
@@ -9,9 +10,12 @@
 
 import os
 
-os.environ.setdefault("LECTUREKIT_HEADLESS", "1")
-os.environ.setdefault("TQDM_DISABLE", "1")
-os.environ.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")
+from lecturekit.env import HEADLESS_ENV  # imports neither torch nor the course tooling
+
+# Exactly the environment of ``python -m lecturekit.course execute`` (headless, one intra-op
+# thread), so nbval re-runs the very computation whose outputs are stored in the notebooks.
+for _key, _value in HEADLESS_ENV.items():
+    os.environ.setdefault(_key, _value)
 os.environ.setdefault("MPLBACKEND", "Agg")
 
 import pytest  # noqa: E402

@@ -14,6 +14,17 @@ _HEADLESS_ENV = "LECTUREKIT_HEADLESS"
 _DEVICE_ENV = "LECTUREKIT_DEVICE"
 _TRUE = {"1", "true", "yes", "on"}
 
+# The environment of every executed notebook: ``python -m lecturekit.course execute`` and the
+# repository's conftest.py (nbval) both set it, so stored outputs and CI runs are the same
+# computation. One intra-op thread: CPU training results depend (slightly) on the thread count,
+# and the lessons' asserted numbers must be the ones stored in the notebooks.
+HEADLESS_ENV = {
+    "LECTUREKIT_HEADLESS": "1",
+    "TQDM_DISABLE": "1",
+    "PYDEVD_DISABLE_FILE_VALIDATION": "1",
+    "OMP_NUM_THREADS": "1",
+}
+
 
 def in_colab() -> bool:
     """True when running inside a Google Colab runtime (Colab pre-imports ``google.colab``)."""

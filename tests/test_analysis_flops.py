@@ -117,3 +117,11 @@ def test_latency_is_a_positive_median():
     assert latency(model, torch.zeros(2, 8), repeats=3, warmup=1) > 0
     with pytest.raises(ValueError, match="repeats"):
         latency(model, torch.zeros(2, 8), repeats=0)
+
+
+def test_latency_accepts_non_tensor_arguments():
+    """(x, frames) as for the folded temporal shift: the extra int is passed through."""
+    from lecturekit.layers import TemporalShift
+
+    x = torch.randn(2 * 4, 16, 5, 5)
+    assert latency(TemporalShift(), (x, 4), repeats=2, warmup=0) > 0

@@ -126,7 +126,7 @@ def format_flop_table(rows: list[dict], unit: str = "G") -> str:
     return "\n".join(lines)
 
 
-def latency(model: nn.Module, x: Tensor | Sequence[Tensor], repeats: int = 10, warmup: int = 2) -> float:
+def latency(model: nn.Module, x: Tensor | Sequence, repeats: int = 10, warmup: int = 2) -> float:
     """Median wall-clock seconds of one forward pass (``torch.no_grad``), after ``warmup`` calls.
 
     Synchronises CUDA around every call so GPU timings are real. Put the model in the mode you
@@ -135,8 +135,9 @@ def latency(model: nn.Module, x: Tensor | Sequence[Tensor], repeats: int = 10, w
     """
     if repeats < 1:
         raise ValueError(f"repeats must be >= 1, got {repeats}")
-    tensors = x if isinstance(x, (tuple, list)) else [x]
-    cuda = any(t.is_cuda for t in tensors)
+    args = x if isinstance(x, (tuple, list)) else [x]
+    # Extra positional arguments need not be tensors (e.g. ``(x, frames)``).
+    cuda = any(isinstance(a, Tensor) and a.is_cuda for a in args)
     times = []
     with torch.no_grad():
         for i in range(warmup + repeats):

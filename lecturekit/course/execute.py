@@ -16,16 +16,12 @@ import time
 from collections.abc import Iterable
 from pathlib import Path
 
-# The environment every executed notebook sees (tests/conftest.py sets the same).
-HEADLESS_ENV = {
-    "LECTUREKIT_HEADLESS": "1",
-    "TQDM_DISABLE": "1",
-    "PYDEVD_DISABLE_FILE_VALIDATION": "1",
-}
+from ..env import HEADLESS_ENV
+
 
 
 def apply_headless_env() -> None:
-    """Set the headless environment for this process and the kernels it starts."""
+    """Set the headless environment for the kernels this process starts (and for itself)."""
     for key, value in HEADLESS_ENV.items():
         os.environ[key] = value
 
