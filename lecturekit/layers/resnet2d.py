@@ -45,7 +45,7 @@ from collections.abc import Callable, Sequence
 
 from torch import Tensor, nn
 
-from .shapes import check_frames
+from .shapes import check_frames, check_shape, check_video, fold_time
 
 TemporalFactory = Callable[[int], nn.Module]
 PLACES = ("residual", "before_last_bn", "block")
@@ -261,4 +261,33 @@ class ResNet2d(nn.Module):
         return self.forward_features(x, frames)
 
 
-__all__ = ["BasicBlock", "Bottleneck", "ResNet2d", "TemporalFactory"]
+class PerFrameClassifier(nn.Module):
+    """The 2D-backbone video classifier shared by TSM and GSF: a ``ResNet2d`` whose blocks mix
+    time through a temporal hook, a per-frame linear classifier, and average consensus.
+
+    Subclasses set ``in_channels``, ``backbone`` (a ResNet2d), ``dropout`` and ``fc``.
+
+    Shape: video (B, C, T, H, W) -> features (B, T, D) -> logits (B, K).
+    """
+
+    in_channels: int
+    backbone: "ResNet2d"
+    dropout: nn.Module
+    fc: nn.Linear
+
+    def forward_features(self, video: Tensor) -> Tensor:
+        """video (B, C, T, H, W) -> per-frame features (B, T, D), frames mixed by the hook."""
+        b, _, t, _, _ = check_video(video, channels=self.in_channels)
+        f = self.backbone.forward_features(fold_time(video), frames=t)      # (B*T, D)
+        return f.view(b, t, -1)                                             # (B, T, D)
+
+    def forward_head(self, features: Tensor) -> Tensor:
+        """Per-frame classifier and average consensus: (B, T, D) -> (B, K)."""
+        check_shape(features, "B T D", name="features", D=self.fc.in_features)
+        return self.fc(self.dropout(features)).mean(dim=1)                  # (B, K)
+
+    def forward(self, video: Tensor) -> Tensor:
+        return self.forward_head(self.forward_features(video))
+
+
+__all__ = ["BasicBlock", "Bottleneck", "PerFrameClassifier", "ResNet2d", "TemporalFactory"]

@@ -45,8 +45,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..layers.resnet2d import ResNet2d
-from ..layers.shapes import check_shape, check_video, fold_time
+from ..layers.resnet2d import PerFrameClassifier, ResNet2d
 
 
 def interleave_permutation(channels: int) -> Tensor:
@@ -159,7 +158,7 @@ class GateShift(nn.Module):
         return f"channels={self.channels}, active={self.active}, fuse={self.fuse}"
 
 
-class GSF(nn.Module):
+class GSF(PerFrameClassifier):
     """A ResNet with a gate-shift(-fuse) module in every block; average consensus over frames.
 
     Args:
@@ -201,20 +200,6 @@ class GSF(nn.Module):
                                  temporal=factory, temporal_place=place)
         self.dropout = nn.Dropout(dropout)
         self.fc = nn.Linear(self.backbone.out_features, num_classes)
-
-    def forward_features(self, video: Tensor) -> Tensor:
-        """video (B, C, T, H, W) -> per-frame features (B, T, D)."""
-        b, _, t, _, _ = check_video(video, channels=self.in_channels)
-        f = self.backbone.forward_features(fold_time(video), frames=t)      # (B*T, D)
-        return f.view(b, t, -1)                                             # (B, T, D)
-
-    def forward_head(self, features: Tensor) -> Tensor:
-        """Per-frame classifier and average consensus: (B, T, D) -> (B, K)."""
-        check_shape(features, "B T D", name="features", D=self.fc.in_features)
-        return self.fc(self.dropout(features)).mean(dim=1)                  # (B, K)
-
-    def forward(self, video: Tensor) -> Tensor:
-        return self.forward_head(self.forward_features(video))
 
 
 __all__ = ["GSF", "GateShift", "gate_conv", "interleave_permutation"]

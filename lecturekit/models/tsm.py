@@ -33,12 +33,11 @@ from functools import partial
 import torch
 from torch import Tensor, nn
 
-from ..layers.resnet2d import ResNet2d
-from ..layers.shapes import check_shape, check_video, fold_time
+from ..layers.resnet2d import PerFrameClassifier, ResNet2d
 from ..layers.temporal_shift import TemporalShift
 
 
-class TSM(nn.Module):
+class TSM(PerFrameClassifier):
     """A ResNet with temporal shifts in every block, TSN average consensus over frames.
 
     Args:
@@ -83,20 +82,6 @@ class TSM(nn.Module):
                                  temporal=shift, temporal_place=place, temporal_every=shift_every)
         self.dropout = nn.Dropout(dropout)
         self.fc = nn.Linear(self.backbone.out_features, num_classes)
-
-    def forward_features(self, video: Tensor) -> Tensor:
-        """video (B, C, T, H, W) -> per-frame features (B, T, D), frames mixed by the shifts."""
-        b, _, t, _, _ = check_video(video, channels=self.in_channels)
-        f = self.backbone.forward_features(fold_time(video), frames=t)      # (B*T, D)
-        return f.view(b, t, -1)                                             # (B, T, D)
-
-    def forward_head(self, features: Tensor) -> Tensor:
-        """Per-frame classifier and average consensus: (B, T, D) -> (B, K)."""
-        check_shape(features, "B T D", name="features", D=self.fc.in_features)
-        return self.fc(self.dropout(features)).mean(dim=1)                  # (B, K)
-
-    def forward(self, video: Tensor) -> Tensor:
-        return self.forward_head(self.forward_features(video))
 
 
 def _make_shift(channels: int, *, fold_div: int | None, mode: str) -> nn.Module:
