@@ -151,7 +151,10 @@ def test_feature_difference_and_bad_inputs():
         score_anticipation(np.ones((3, 4)), {}, np.zeros((5, 2), dtype=np.int64), None)
 
 
-COUNTERFACTUAL_ROWS = 5        # the first five test rows, taken in order (no selection)
+# the first 20 test rows whose window shows something (too-early windows are excluded: their
+# frames are all the first frame repeated, so every attention pattern reads the same embedding
+# and no past prediction can change the output; measured: p(target) 0.0858 -> 0.0858)
+COUNTERFACTUAL_ROWS = 20
 
 
 @pytest.mark.slow
@@ -159,12 +162,12 @@ def test_counterfactual_search_reaches_a_target_on_toykitchens(world, data, trai
     """AGA's backward analysis on real ToyKitchens clips: the target of each row is the trained
     model's SECOND-ranked anticipation (a plausible alternative it already considers); only the
     7 past-prediction slots that the last step reads are optimised (frame embeddings, e_t and the
-    weights stay fixed). Measured on rows 0-4 (seed 1 world, 15 epochs): reached on rows 2, 3, 4;
-    rows 0 and 1 stall with p(target) 0.096 -> 0.101 and 0.157 -> 0.163. Their targets are out of
-    reach of any attention pattern over the 7 stored frame embeddings (measured separately:
-    optimising free per-head attention weights instead of the slots fails there too); the gate
-    (about 0.5) keeps half of the state on the current frame. Where reached, the target wins by
-    0.007-0.013 in probability: a weakly trained model (top-1 0.21) with flat predictions."""
+    weights stay fixed). Every row's target gains probability; the target becomes the prediction
+    on 8 of the 20 rows (seed 1 world, 15 epochs; test rows 3, 4, 6, 8, 12-15). The
+    others stall below the top action: the gate (about 0.53) keeps half of the state on the
+    current frame, and where the target is reached it wins narrowly -- a weakly trained model
+    (top-5 0.62) with flat predictions. (On the first world, before the recipes were balanced,
+    3 of the first 5 rows were reached.)"""
     ev = data["test"]
     names = world.actions
     probs = predict_probs(trained_aga, ev.features)
@@ -174,7 +177,8 @@ def test_counterfactual_search_reaches_a_target_on_toykitchens(world, data, trai
     dev = next(model.parameters()).device
     weights = [p.detach().clone() for p in model.parameters()]
     reached, report = [], []
-    for i in range(COUNTERFACTUAL_ROWS):
+    rows = np.nonzero(np.asarray(ev.labels["too_early"]) == 0)[0][:COUNTERFACTUAL_ROWS]
+    for i in rows.tolist():
         ranked = np.argsort(-probs[i])
         top1, target = int(ranked[0]), int(ranked[1])
         r = counterfactual_past(model, ev.features[i].to(dev), target, iters=300, lr=0.5, k=3)
@@ -190,4 +194,4 @@ def test_counterfactual_search_reaches_a_target_on_toykitchens(world, data, trai
     print(text)
     assert all(torch.equal(p, q) for p, q in zip(weights, model.parameters())), "weights must stay frozen"
     assert any(reached), text                    # the acceptance point: at least one target reached
-    assert sum(reached) >= 3, f"reached {sum(reached)}/{COUNTERFACTUAL_ROWS} (measured 3/5)\n{text}"
+    assert sum(reached) >= 6, f"reached {sum(reached)}/{COUNTERFACTUAL_ROWS} (measured 8/20)\n{text}"

@@ -1,7 +1,12 @@
 """The lessons ToyKitchens must make measurable, verified on the rendered default world.
 
 Probes are deliberately simple (logistic regression on a handful of statistics, 5-fold
-cross-validation over all clips of the default world, balanced accuracy so chance is 0.5):
+cross-validation over all clips of the default world, balanced accuracy so chance is 0.5).
+The folds are groups of *kitchens*: a probe is always scored on kitchens it did not see. With
+folds of single clips, appearance features identify the kitchen, and since every kitchen holds
+(nearly) as many clips of one verb of a pair as of the other, the verbs a fold leaves out are
+the opposite of what the probe learnt for that kitchen: a no-signal probe then scores *below*
+chance (measured 0.43-0.46 on all three pairs), an artefact of the estimator, not of the world.
 
 * per-frame appearance features (a 4x4 grid of mean colours plus the mean/std of R, G, B: 54
   numbers), frames pooled without their time index: a single frame cannot tell the members of
@@ -117,12 +122,15 @@ def balanced_cv(X: torch.Tensor, y: torch.Tensor, groups: torch.Tensor | None = 
     return float(np.mean(accs))
 
 
-def pair_clips(tk, pair, frames=8):
-    vs, ys = [], []
+def pair_clips(tk, pair, frames=8, with_kitchen=False):
+    vs, ys, ks = [], [], []
     for split in SPLITS:
         v, lab = tk.clips(split, frames=frames, verbs=list(pair)).tensors()
         vs.append(v)
         ys.append((lab["verb"] == tk.verbs.index(pair[1])).long())
+        ks.append(lab["kitchen"])
+    if with_kitchen:
+        return torch.cat(vs), torch.cat(ys), torch.cat(ks)
     return torch.cat(vs), torch.cat(ys)
 
 
@@ -130,16 +138,16 @@ def pair_clips(tk, pair, frames=8):
 def pair_results(tk):
     out = {}
     for pair in tk.reversal_pairs:
-        video, y = pair_clips(tk, pair)
+        video, y, kitchen = pair_clips(tk, pair, with_kitchen=True)
         fs = frame_features(video)  # (N, T, 54)
         N, T, D = fs.shape
         frames = fs.reshape(N * T, D)
-        single = balanced_cv(frames, y.repeat_interleave(T), groups=torch.arange(N).repeat_interleave(T))
+        single = balanced_cv(frames, y.repeat_interleave(T), groups=kitchen.repeat_interleave(T))
         out[pair] = {
             "n": N,
             "single": single,
-            "average": balanced_cv(fs.mean(1), y),
-            "order": balanced_cv(motion_stats(video), y),
+            "average": balanced_cv(fs.mean(1), y, groups=kitchen),
+            "order": balanced_cv(motion_stats(video), y, groups=kitchen),
         }
     return out
 
@@ -147,7 +155,8 @@ def pair_results(tk):
 def test_single_frame_is_near_chance_within_reversal_pairs(pair_results):
     for pair, r in pair_results.items():
         assert r["n"] >= 100, (pair, r)  # enough clips per pair in the default world
-        # chance +- 0.07 (measured: 0.52, 0.52, 0.52; objects 20 % larger in put/close/turn-ccw
+        # chance +- 0.07 (measured: 0.501, 0.507, 0.496 with kitchen-grouped folds; objects 20 %
+        # larger in put/close/turn-ccw
         # alone, a label-correlated nuisance, already give 0.62 / 0.55 / 0.58)
         assert abs(r["single"] - 0.5) <= 0.07, (pair, r)
 
@@ -160,6 +169,39 @@ def test_frame_averaging_is_near_chance_and_order_aware_probe_separates(pair_res
     assert np.mean([r["order"] for r in pair_results.values()]) >= 0.8
 
 
+def test_recipes_balance_every_reversal_pair_per_noun(tk):
+    """Inside every recipe, each noun is expected as often with one verb of a reversal pair as
+    with the other (optional steps count 1 - skip_prob). Exact arithmetic on the templates."""
+    skip = tk.grammar.skip_prob
+    for recipe in tk.recipes:
+        expected = np.zeros((len(tk.verbs), len(tk.nouns)))
+        for step in recipe.steps:
+            for a, w in zip(step.alternatives, step.weights):
+                v, n = tk.actions_table[a]
+                expected[v, n] += w * ((1 - skip) if step.optional else 1.0)
+        for first, second in tk.reversal_pairs:
+            i, j = tk.verbs.index(first), tk.verbs.index(second)
+            assert np.allclose(expected[i], expected[j], atol=1e-12), (recipe.name, first, second)
+
+
+def test_noun_does_not_tell_the_verb_within_reversal_pairs(tk):
+    """The best rule that sees only the noun: per noun, the verb of the pair with the higher
+    class-normalised frequency in train. Scored on val + test it must stay near chance.
+    (The first recipe set failed this: 0.64-0.68 within take/put, the shortcut the order-free
+    models of notebooks 01-03 found.)"""
+    train = tk.segments("train")
+    held = {k: np.concatenate([tk.segments(s)[k] for s in ("val", "test")]) for k in ("verb", "noun")}
+    for first, second in tk.reversal_pairs:
+        i, j = tk.verbs.index(first), tk.verbs.index(second)
+        ci = np.bincount(train["noun"][train["verb"] == i], minlength=len(tk.nouns)) / np.sum(train["verb"] == i)
+        cj = np.bincount(train["noun"][train["verb"] == j], minlength=len(tk.nouns)) / np.sum(train["verb"] == j)
+        rule = np.where(ci >= cj, i, j)
+        sel = np.isin(held["verb"], [i, j])
+        pred, y = rule[held["noun"][sel]], held["verb"][sel]
+        balanced = 0.5 * (np.mean(pred[y == i] == i) + np.mean(pred[y == j] == j))
+        assert abs(balanced - 0.5) <= 0.07, (first, second, balanced)
+
+
 def test_motion_probe_sees_a_reversed_clip_as_the_other_verb(tk):
     """Reversing take clips in time makes the order-aware probe call them put."""
     video, y = pair_clips(tk, ("take", "put"))
@@ -170,17 +212,33 @@ def test_motion_probe_sees_a_reversed_clip_as_the_other_verb(tk):
     assert torch.allclose(frame_stats(video.flip(2)).mean(1), frame_stats(video).mean(1), atol=1e-6)
 
 
+def energy_profile(video: torch.Tensor) -> torch.Tensor:
+    """(N, C, T, H, W) -> (N, T-1): how the clip's motion energy (mean |frame difference|) is
+    spread over time, normalised to sum 1, so object size and colour (the noun) hardly enter."""
+    g = video.float().mean(1) / 255
+    e = (g[:, 1:] - g[:, :-1]).abs().mean((2, 3))
+    return e / (e.sum(1, keepdim=True) + 1e-6)
+
+
 def test_early_observation_is_ambiguous_and_accuracy_rises(tk):
-    """take vs pour share the approach: the order-aware probe gains >= 0.1 from 30 % to 100 %."""
+    """take vs pour share the approach: an order-aware probe of the motion over time is near
+    chance on the first 30 % of the action and gains >= 0.1 on the whole action.
+
+    All nouns are kept. An earlier version restricted the clips to bottle/jar/pan and used the
+    motion statistics above; it scored 0.68 at 30 % although those frames are identical for
+    take and pour of the same object: pan is taken in two recipes and poured in none, so the
+    probe was reading the noun, not the motion."""
     accs = {}
     for frac in (0.3, 1.0):
-        vs, ys = [], []
+        vs, ys, ks = [], [], []
         for split in SPLITS:
-            v, lab = tk.early(split, frac, verbs=["take", "pour"], nouns=["bottle", "jar", "pan"]).tensors()
+            v, lab = tk.early(split, frac, verbs=["take", "pour"]).tensors()
             vs.append(v)
             ys.append((lab["verb"] == tk.verbs.index("pour")).long())
+            ks.append(lab["kitchen"])
         v, y = torch.cat(vs), torch.cat(ys)
-        accs[frac] = balanced_cv(motion_stats(v), y)
+        accs[frac] = balanced_cv(energy_profile(v), y, groups=torch.cat(ks))
+    # measured: 0.558 at 30 %, 0.774 on the whole action
     assert accs[1.0] - accs[0.3] >= 0.1, accs
     assert accs[0.3] <= 0.65, accs
 

@@ -16,7 +16,7 @@ SPLITS = ("train", "val", "test")
 _SPLIT_ALIAS = {"train": "train", "val": "val", "validation": "val", "test": "test"}
 _EPIC_SPLIT = {"train": "train", "val": "validation", "test": "test"}
 #: bump when the generator changes what it draws: invalidates on-disk caches
-GENERATOR_VERSION = 2
+GENERATOR_VERSION = 3
 
 
 def symmetric_indices(lo: np.ndarray, hi: np.ndarray, frames: int) -> np.ndarray:

@@ -19,6 +19,11 @@ import numpy as np
 from .world import COLOURS, DROP, NOUNS, SHAPE_NAMES, SKIN, VERBS, Kitchen, Script
 
 ANGLES = 4096  # angle unit: 1/4096 of a turn
+#: open/close and turn-* draw their object this much larger than its sampled scale (both members
+#: of a pair alike, so time reversal stays exact): at 32x32 a 4-pixel object opening or turning
+#: was too small a motion for the small models of the course (turn-cw/ccw stayed at chance)
+OPEN_SCALE = 1.3
+TURN_SCALE = 1.3
 
 
 def _sin_table(n: int = ANGLES) -> np.ndarray:
@@ -263,8 +268,15 @@ def instances(script: Script) -> tuple[dict, np.ndarray]:
                             0.022, col=DROP, depth=3.0)
         elif verb in (V["open"], V["close"]):
             gap = nu["gap"][i] * ease(fwd)  # the halves part
+            r = np.full(t.shape, s0 * OPEN_SCALE)
         elif verb in (V["turn-cw"], V["turn-ccw"]):
-            ang = ang + (int(nu["turn"][i]) * ease(fwd)).astype(np.int64)  # clockwise on screen
+            turned = (int(nu["turn"][i]) * ease(fwd)).astype(np.int64)
+            ang = ang + turned  # clockwise on screen (y points down)
+            r = np.full(t.shape, s0 * TURN_SCALE)
+            # the hand grips the object's front (its lowest point at the start) and goes round
+            # with it: clockwise carries that point to the left, counter-clockwise to the right
+            sn, cs = sin_cos(turned)
+            hx, hy = x - 0.9 * r * sn, y + 0.9 * r * cs
         elif verb == V["cut"]:
             z = phi * cyc
             gap = nu["gap"][i] * 0.8 * np.minimum(np.floor(z + 0.5), cyc) / cyc

@@ -87,15 +87,22 @@ VERB_NOUNS = {
 # Recipe templates: a list of steps; a step is "verb noun", "a | b" (alternatives, equal weight)
 # and a leading "?" marks an optional step. Shared steps (take cup, open jar, pour jar, stir pan,
 # take pan, put cup, ...) make the last action a weak predictor of the next one.
+#
+# Balance rule (tested): inside every recipe, each noun is expected as often with one verb of a
+# time-reversal pair as with the other (a take X has its put X, an open its close, a turn-cw its
+# turn-ccw; optional steps come in optional pairs). Otherwise the noun would tell the verb: with
+# the first recipe set, knowing the noun alone scored 0.64-0.68 balanced accuracy within
+# take/put, and the order-free models of notebooks 01-03 found exactly that shortcut.
 RECIPES = (
-    ("tea", ("take cup", "?wash cup", "?turn-ccw lid", "open jar", "pour jar", "close jar", "?turn-cw lid", "stir cup")),
-    ("coffee", ("take cup", "?turn-ccw lid", "open jar", "pour jar", "?take spoon", "stir cup", "put cup")),
-    ("soup", ("take pan", "?wash pan", "put pan", "turn-ccw pan", "open bottle", "pour bottle", "stir pan | shake pan", "close bottle")),
-    ("fry", ("take pan", "put pan", "take knife", "cut onion | cut tomato", "stir pan", "turn-cw pan | turn-ccw pan", "?wash knife")),
-    ("salad", ("take tomato", "cut tomato", "?take onion", "cut onion", "take bowl", "stir bowl", "put bowl")),
+    ("tea", ("take cup", "turn-ccw lid", "open jar", "pour jar", "close jar", "turn-cw lid", "stir cup", "put cup")),
+    ("coffee", ("take cup", "open jar", "pour jar", "close jar", "take spoon", "stir cup", "put spoon", "put cup")),
+    ("soup", ("take pan", "?wash pan", "put pan", "open bottle", "pour bottle", "stir pan | shake pan", "close bottle")),
+    ("fry", ("take pan", "put pan", "turn-cw pan", "take knife", "cut onion | cut tomato", "put knife", "stir pan",
+             "turn-ccw pan")),
+    ("salad", ("take tomato", "cut tomato", "put tomato", "?take onion", "cut onion", "?put onion", "stir bowl")),
     ("washing-up", ("take plate", "wash plate", "put plate", "take cup", "wash cup", "put cup")),
     ("drink", ("take bottle", "shake bottle", "open bottle", "pour bottle | pour cup", "close bottle", "put bottle")),
-    ("jam", ("take jar", "turn-ccw lid", "open jar", "take spoon", "stir jar", "close jar", "turn-cw lid", "put jar")),
+    ("jam", ("take jar", "turn-ccw lid", "open jar", "stir jar", "close jar", "turn-cw lid", "put jar")),
 )
 
 
@@ -370,6 +377,9 @@ class Script:
     hand_base: float  # x of the arm's base at the bottom edge
 
 
+#: rotation of a turn-* action in 1/4096 turns, inclusive (70-105 degrees; 53-86 was too subtle)
+TURN_RANGE = (800, 1200)
+
 SLOTS = np.array([[0.25, 0.30], [0.50, 0.26], [0.75, 0.30], [0.25, 0.55], [0.50, 0.52], [0.75, 0.55]])
 
 
@@ -398,7 +408,7 @@ def make_script(grammar: Grammar, kitchen: Kitchen, label_rng, nuisance_rng, *, 
         "near": np.stack([0.5 + 0.35 * (pos[:, 0] - 0.5), rng.uniform(0.66, 0.74, n)], 1),
         "scale": rng.uniform(0.11, 0.15, n),
         "angle": rng.integers(0, 4096, n),  # start angle in 1/4096 turns
-        "turn": rng.integers(600, 980, n),  # rotation of turn-* (53-86 degrees)
+        "turn": rng.integers(TURN_RANGE[0], TURN_RANGE[1] + 1, n),  # rotation of turn-*, 1/4096 turns
         "gap": rng.uniform(0.45, 0.75, n),  # opening of open/close/cut, in object radii
         "approach": rng.uniform(0.45, 0.65, n),  # share of take/shake/pour spent approaching
         "cycles": rng.integers(2, 4, n),  # oscillations / strikes / stirring rounds
