@@ -3,7 +3,7 @@
 One model per recognition family (class) of the name table, parts 1 and 2 of the recognition
 issue, found by the module that defines it. Each is trained from scratch, seeded, for a FIXED
 number of steps (so results do not depend on machine load): Adam, lr 2e-3, batch 32, 100 steps
-(about 5 epochs of the 622 training clips of ``ToyKitchens(seed=0).clips("train", frames=8)``),
+(about 5 epochs of the 673 training clips of ``ToyKitchens(seed=0).clips("train", frames=8)``),
 then evaluated on the 229 validation clips (which include two kitchens never seen in training).
 
 Claim: validation verb accuracy >= 0.25. Chance is 1/11 = 0.091 (11 verbs); always predicting

@@ -14,8 +14,9 @@ What the world is built to make measurable (each property has a test in
 ``tests/test_toykitchens*.py``):
 
 * time-reversal verb pairs (take/put, open/close, turn-cw/turn-ccw): the frames of one are the
-  frames of the other in reverse order, so no single frame and no order-free pooling tells
-  them apart;
+  frames of the other in reverse order, and every recipe holds each noun as often with one
+  member of a pair as with the other, so neither a single frame, nor order-free pooling, nor
+  the object itself tells them apart;
 * shared prefixes: shake and pour begin with exactly the approach of take;
 * repetitive motions: cut (strikes, the object splits), stir (a spoon circles), wash (droplets,
   jitter);
