@@ -9,9 +9,11 @@ Students use the checks in their notebooks::
 
 Instructors use the command line (``python -m lecturekit.course --help``):
 ``execute`` (store notebook outputs), ``build-exercises`` (solutions/ -> exercises/, ``--check``
-for drift and leaks) and ``grade`` (a folder of submissions -> CSV).
+for drift and leaks) and ``grade`` (a folder of submissions -> CSV) and ``robustness`` (every claim of a notebook
+measured over training seeds and thread counts).
 """
 
+from .claims import claim, required_margin
 from .checking import CHECKS, Case, Check, CheckResult, Mistake, check, get_check, register_check
 from .checks import check_temporal_shift, check_topk_accuracy
 
@@ -31,4 +33,5 @@ def grade(*args, **kwargs):
 
 
 __all__ = ["CHECKS", "Case", "Check", "CheckResult", "Mistake", "build_exercises", "check",
-           "check_temporal_shift", "check_topk_accuracy", "get_check", "grade", "register_check"]
+           "check_temporal_shift", "check_topk_accuracy", "claim", "get_check", "grade", "register_check",
+           "required_margin"]

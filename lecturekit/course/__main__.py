@@ -5,6 +5,8 @@
                                                      solutions/ -> exercises/ (or check drift/leaks)
     python -m lecturekit.course grade SUBMISSIONS [--out grades.csv --timeout 120 --jobs 1]
                                                      grade submitted notebooks into a CSV
+    python -m lecturekit.course robustness NOTEBOOK [...] [--seeds 5 --threads 1 2 --jobs 1]
+                                                     measure every claim over seeds and threads
 """
 
 from __future__ import annotations
@@ -36,6 +38,15 @@ def main(argv=None) -> int:
     p_grade.add_argument("--exercises", default=None,
                          help="comma-separated exercise ids to grade (default: those found in each notebook)")
 
+    p_rob = sub.add_parser("robustness", help="measure every claim of notebooks over seeds and thread counts")
+    p_rob.add_argument("notebooks", nargs="+")
+    p_rob.add_argument("--seeds", type=int, default=5, help="training seeds 0..N-1 (default 5)")
+    p_rob.add_argument("--threads", type=int, nargs="+", default=[1, 2], help="intra-op thread counts")
+    p_rob.add_argument("--jobs", type=int, default=1, help="settings executed in parallel")
+    p_rob.add_argument("--timeout", type=int, default=900, help="seconds per cell")
+    p_rob.add_argument("--out", default="data/results/claims_robustness.json",
+                       help="JSON table to merge the distributions into ('' to write nothing)")
+
     args = parser.parse_args(argv)
     if args.command == "execute":
         from .execute import execute_many
@@ -55,6 +66,21 @@ def main(argv=None) -> int:
 
         ids = [s.strip() for s in args.exercises.split(",") if s.strip()] if args.exercises else None
         grade(args.submissions, out=args.out, timeout=args.timeout, jobs=args.jobs, exercises=ids)
+    elif args.command == "robustness":
+        from .robustness import RobustnessError, measure
+
+        failed = False
+        for nb in args.notebooks:
+            try:
+                report = measure(nb, seeds=args.seeds, threads=args.threads, jobs=args.jobs,
+                                 timeout=args.timeout, out=args.out or None)
+            except (RobustnessError, FileNotFoundError) as err:
+                print(f"robustness: {nb}: {err}", file=sys.stderr)
+                return 2
+            failed |= any(r["error"] for r in report["runs"])
+            failed |= not all(c["keeps_margin"] for c in report["claims"].values())
+            failed |= bool(report["unstable_check_outputs"])
+        return 1 if failed else 0
     return 0
 
 
