@@ -74,6 +74,27 @@ def _version(module_name: str) -> str:
     return getattr(module, "__version__", "unknown")
 
 
+def _display_path(path) -> str:
+    """A path as a person reads it: relative to the working folder when inside it (or its
+    parent), ``~`` for the home folder; never the full absolute path of one machine."""
+    from pathlib import Path
+
+    path = Path(path).resolve()
+    bases = [(Path.cwd(), ".")]
+    if Path.cwd().parent.parent != Path.cwd().parent:          # the parent is not the root
+        bases.append((Path.cwd().parent, ".."))
+    for base, prefix in bases:
+        try:
+            rel = path.relative_to(base.resolve())
+        except ValueError:
+            continue
+        return str(Path(prefix) / rel)
+    try:
+        return str(Path("~") / path.relative_to(Path.home().resolve()))
+    except ValueError:
+        return str(path)
+
+
 def doctor(file=None) -> dict:
     """Print (and return) a report of the environment the course will run in.
 
@@ -97,7 +118,7 @@ def doctor(file=None) -> dict:
         "device": str(dev),
         "colab": in_colab(),
         "headless": headless(),
-        "cache": str(cache_dir()),
+        "cache": _display_path(cache_dir()),
     }
     if dev.type == "cuda":
         free, total = torch.cuda.mem_get_info(dev)

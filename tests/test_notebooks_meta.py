@@ -10,7 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from lecturekit.course.notebook import INSTALL_SOURCE, colab_badge
+import re
+
+from lecturekit.course.notebook import INSTALL_SOURCE, KERNELSPEC, colab_badge
 
 ROOT = Path(__file__).resolve().parents[1]
 FOLDERS = ("notebooks", "solutions", "exercises")
@@ -36,7 +38,8 @@ def test_badge_install_kernel(path):
         f"{rel}: the first cell must carry the Colab badge for {rel}"
     code = [c for c in nb["cells"] if c["cell_type"] == "code"]
     assert code and _src(code[0]) == INSTALL_SOURCE, f"{rel}: first code cell must be the guarded install cell"
-    assert nb["metadata"]["kernelspec"]["name"] == "python3"
+    assert nb["metadata"]["kernelspec"] == KERNELSPEC, \
+        f"{rel}: stored kernelspec must be the one JupyterLab writes (else opening it marks it modified)"
     assert path.stat().st_size < MAX_BYTES, f"{rel} is {path.stat().st_size} bytes"
 
 
@@ -56,3 +59,36 @@ def test_storage_policy(path):
                 if out.get("output_type") == "stream":
                     assert out["name"] != "stderr" or "raises-exception" in c["metadata"].get("tags", []), \
                         f"{path.name}: stderr in stored outputs: {''.join(out['text'])[:200]}"
+
+
+# A developer's absolute path in a stored output means the notebook printed where it ran.
+_ABSOLUTE = re.compile(r"(?<![\w.])/(?:root|home|work|tmp|Users|private|var/folders)/")
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[str(p.relative_to(ROOT)) for p in NOTEBOOKS])
+def test_no_absolute_paths_in_outputs(path):
+    nb = _load(path)
+    for i, c in enumerate(nb["cells"]):
+        for out in c.get("outputs", []):
+            texts = [out.get("text", "")] + [v for k, v in out.get("data", {}).items() if k.startswith("text/")]
+            for t in texts:
+                t = "".join(t) if isinstance(t, list) else t
+                m = _ABSOLUTE.search(t)
+                assert m is None, f"{path.name} cell {i}: stored output shows an absolute path: {t[max(0, m.start() - 40):m.end() + 40]!r}"
+
+
+_LINK = re.compile(r"\]\(((?:\.\./)?(?:notebooks|solutions|exercises)?/?[\w./-]*\.ipynb)(?:#[^)]*)?\)")
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[str(p.relative_to(ROOT)) for p in NOTEBOOKS])
+def test_links_to_notebooks_exist(path):
+    """The course map (00) and every "Next" link point only at notebooks that exist."""
+    nb = _load(path)
+    for c in nb["cells"]:
+        if c["cell_type"] != "markdown":
+            continue
+        for m in _LINK.finditer(_src(c)):
+            target = m.group(1)
+            if target.startswith("http"):
+                continue
+            assert (path.parent / target).resolve().is_file(), f"{path.name}: link to missing notebook {target}"

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import torch
 
-from .checking import MISSING, Case, Outcome, call_candidate
+from .checking import MISSING, Case, Outcome, answer_candidate, call_candidate
 
 
 class _Guard:
@@ -87,6 +87,8 @@ def main(argv: list[str]) -> int:
     results = {}
     for ex_id, item in payload.items():
         fn = shell.user_ns.get(item["name"])
+        if item.get("answer") and item["name"] in shell.user_ns:
+            fn = answer_candidate(fn)           # an experiment's answer: a value, not a function
         if not callable(fn):
             results[ex_id] = {"status": MISSING, "error": f"{item['name']} is {type(fn).__name__}"}
             continue

@@ -91,6 +91,11 @@ class Check:
         check_dtype: a tensor output must have the reference's dtype.
         mistakes: known wrong answers with their hints, for diagnosis.
         hint: a general hint shown with any failure.
+        answer: the student gives a value (the answer to an experiment's question), not a
+            function: ``name`` is the variable, ``reference`` a function of no arguments that
+            returns what is true, ``cases`` one ``Case`` without arguments, and mistakes are
+            functions of no arguments returning a wrong answer. Strings are compared without
+            case and surrounding spaces; a failure never shows the expected value.
     """
 
     exercise: str
@@ -105,6 +110,7 @@ class Check:
     check_dtype: bool = True
     mistakes: tuple[Mistake, ...] = ()
     hint: str = ""
+    answer: bool = False
 
     def resolve_reference(self) -> Callable:
         """The reference function (imported now if given as ``"module:attribute"``)."""
@@ -185,6 +191,28 @@ def get_check(exercise: str) -> Check:
         return by_name[0]
     known = ", ".join(f"{c.exercise} ({c.name})" for c in sorted(CHECKS.values(), key=lambda c: c.exercise))
     raise KeyError(f"no check registered for exercise {exercise!r}; known: {known}")
+
+
+def answer_candidate(value: Any) -> Callable[[], Any]:
+    """The student's answer to an experiment's question as a function of no arguments (how an
+    answer check calls it); strings are normalised (case, surrounding spaces)."""
+    if isinstance(value, str):
+        value = " ".join(value.split()).lower()
+
+    def answer():
+        return value
+
+    return answer
+
+
+def _answer_kind(value: Any) -> str:
+    if isinstance(value, bool):
+        return "True or False"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    return describe(value)
 
 
 # --------------------------------------------------------------------------- plain data
@@ -429,6 +457,12 @@ def evaluate(spec: Check, cases: list[Case], expected: list[Any], outcomes: list
                             "expected": "the input left unchanged", "got": "a changed input",
                             "hint": "work on a new tensor (e.g. torch.zeros_like(x), x.clone()) instead of "
                                     "assigning into the input"}
+        if diff is not None and spec.answer:
+            same_kind = out.status == "ok" and _answer_kind(exp) == _answer_kind(out.output)
+            diff = {"problem": ("your answer is not what the experiment shows" if same_kind else
+                                f"the answer should be {_answer_kind(exp)}"),
+                    "expected": f"{_answer_kind(exp)} (your experiment tells which)",
+                    "got": repr(out.output) if out.status == "ok" else diff["got"]}
         if diff is None:
             n_ok += 1
         elif first is None:
@@ -468,6 +502,8 @@ def error_result(spec: Check, status: str, message: str) -> CheckResult:
 def run_check(spec: Check, candidate: Any, *, seed: int = 0) -> CheckResult:
     """Run ``spec`` on ``candidate`` in this process (what a check cell does); never raises for a
     wrong candidate."""
+    if spec.answer:
+        candidate = answer_candidate(candidate)
     if not callable(candidate):
         return error_result(spec, MISSING, f"expected a function {spec.name}(...), got {describe(candidate)}")
     try:
@@ -496,7 +532,7 @@ def check(exercise: str, candidate: Any, *, assert_pass: bool = False, verbose: 
 
     Args:
         exercise: the exercise id ("04.1") or the function's name ("temporal_shift").
-        candidate: the student's function.
+        candidate: the student's function (for an answer check: the student's answer).
         assert_pass: raise ``AssertionError`` when the check does not pass (solution notebooks
             use this so CI fails loudly). Without it a wrong answer raises nothing.
         verbose: print the verdict.
@@ -505,6 +541,7 @@ def check(exercise: str, candidate: Any, *, assert_pass: bool = False, verbose: 
     Returns:
         a :class:`CheckResult` (``result.passed``, ``result.status``, ``result.first_failure``).
     """
+    __tracebackhide__ = True  # noqa: F841 - IPython hides this frame: the student sees the message
     result = run_check(get_check(exercise), candidate, seed=seed)
     if verbose:
         print(result.message)
@@ -513,6 +550,6 @@ def check(exercise: str, candidate: Any, *, assert_pass: bool = False, verbose: 
     return result
 
 
-__all__ = ["CHECKS", "Case", "Check", "CheckResult", "Mistake", "Outcome", "call_candidate", "check",
+__all__ = ["CHECKS", "Case", "Check", "CheckResult", "Mistake", "Outcome", "answer_candidate", "call_candidate", "check",
            "compare", "error_result", "evaluate", "expected_outputs", "get_check", "register_check",
            "run_check", "to_plain"]

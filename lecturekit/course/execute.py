@@ -17,6 +17,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from ..env import HEADLESS_ENV
+from .notebook import KERNELSPEC
 
 
 
@@ -40,7 +41,7 @@ def execute_notebook(path: str | Path, *, timeout: int = 900, allow_errors: bool
         raise FileNotFoundError(f"execute: no notebook at {path}")
     apply_headless_env()
     nb = nbformat.read(path, as_version=4)
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.metadata["kernelspec"] = dict(KERNELSPEC)
     client = NotebookClient(
         nb,
         timeout=timeout,

@@ -110,6 +110,7 @@ class _Prepared:
         self.expected = expected_outputs(self.spec, self.cases)
         ref = self.spec.reference
         self.payload = {"name": self.spec.name, "reference": ref if isinstance(ref, str) else "",
+                        "answer": self.spec.answer,
                         "cases": [(c.args, c.kwargs) for c in self.cases]}
 
 
@@ -193,7 +194,8 @@ def _grade_one(student: str, notebook: Path, prepared: dict[str, _Prepared], wan
 
 def _verdict(p: _Prepared, item: dict) -> CheckResult:
     if item.get("status") == MISSING:
-        return error_result(p.spec, MISSING, f"the notebook defines no function {p.spec.name}(...) "
+        what = f"variable {p.spec.name}" if p.spec.answer else f"function {p.spec.name}(...)"
+        return error_result(p.spec, MISSING, f"the notebook defines no {what} "
                                              f"({item.get('error', 'not found')})")
     outcomes = _outcomes(item.get("outcomes", []))
     if len(outcomes) != len(p.cases):

@@ -13,6 +13,10 @@ REPO = "lecturekit/lecturekit"
 BRANCH = "main"
 COLAB_BADGE_IMG = "https://colab.research.google.com/assets/colab-badge.svg"
 
+# The kernelspec JupyterLab itself writes for the default Python kernel: stored this way, opening
+# and saving a notebook does not mark it modified (no diff in git).
+KERNELSPEC = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
+
 INSTALL_SOURCE = '''\
 # Set-up: installs the course library only where it is missing (e.g. on Colab).
 # It never reinstalls torch: Colab's own build (with CUDA) stays as it is.

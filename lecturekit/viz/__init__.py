@@ -3,7 +3,7 @@
 Every plotting function returns a matplotlib Figure (outside pyplot: it shows once, when it is
 the cell's last expression) in one course style (:func:`course_style`, modest dpi).
 
-    style     course_style, COURSE_RC, new_figure, to_numpy_video
+    style     course_style, use_course_style, COURSE_RC, new_figure, to_numpy_video
     video     storyboard, video_player, cam_overlay, attention_over_space
     plots     action_timeline, anticipation_plot, observed_fraction_curves, confusion_matrix,
               attention_over_time, dependency_matrix, gradient_norm_plot, param_table,
@@ -19,7 +19,7 @@ import importlib as _importlib
 
 # --- toolkit names -> submodule (issue: training, evaluation and visual toolkit) ---
 _LAZY = {
-    "COURSE_RC": "style", "course_style": "style", "new_figure": "style", "to_numpy_video": "style",
+    "COURSE_RC": "style", "course_style": "style", "use_course_style": "style", "new_figure": "style", "to_numpy_video": "style",
     "figure_png": "style", "class_color": "style",
     "storyboard": "video", "video_player": "video", "cam_overlay": "video", "attention_over_space": "video",
     "frame_indices": "video",

@@ -1,7 +1,9 @@
 """One look for every figure of the course, and the small helpers all plots share.
 
-* :data:`COURSE_RC` is the matplotlib rc dict (modest dpi so stored notebook outputs stay small,
-  readable fonts, no top/right spines); :func:`course_style` applies it as a context manager.
+* :data:`COURSE_RC` is the matplotlib rc dict (a dpi readable on a laptop screen that keeps stored
+  notebook outputs small, readable fonts, no top/right spines); :func:`course_style` applies it
+  as a context manager, :func:`use_course_style` for the whole session (every notebook's set-up
+  cell calls it, so figures drawn with plain matplotlib in a cell look like the library's).
 * :func:`new_figure` makes a figure that is *not* registered with pyplot. Every plotting function
   of :mod:`lecturekit.viz` returns such a figure, so in a notebook it shows exactly once: when it
   is the cell's last expression or is passed to ``display``. (A pyplot-managed figure returned as
@@ -54,7 +56,7 @@ def _ensure_notebook_png() -> None:
 
 _ensure_notebook_png()
 
-DPI = 90
+DPI = 100
 
 COURSE_RC: dict = {
     "figure.dpi": DPI,
@@ -87,6 +89,15 @@ def course_style() -> Iterator[None]:
     """Apply the course rc settings inside a ``with`` block (every viz function uses it)."""
     with matplotlib.rc_context(COURSE_RC):
         yield
+
+
+def use_course_style() -> None:
+    """Apply the course rc settings for the rest of the session (call once, in the set-up cell).
+
+    The library's plots use the style anyway; this makes the figures a notebook draws itself with
+    ``new_figure`` and ``ax.plot`` match them.
+    """
+    matplotlib.rcParams.update(COURSE_RC)
 
 
 def new_figure(figsize: tuple[float, float] | None = None, dpi: int = DPI) -> Figure:
