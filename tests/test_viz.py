@@ -128,11 +128,15 @@ def test_confusion_matrix_with_groups():
 def test_cam_and_attention(clip):
     cam = torch.zeros(12, 4, 4)
     cam[:, 0, 0] = 1.0
-    fig = _check(viz.cam_overlay(clip, cam, max_frames=6), 6)
+    cam[:, :2, :2] = 3.0                      # a hot 2x2 block keeps its value when upsampled
+    fig = _check(viz.cam_overlay(clip, cam, max_frames=6, colorbar_label="gate |g|"), 6 + 1)  # frames + colour bar
     heat = fig.axes[0].images[1].get_array()
     assert heat.shape == (16, 16) and heat[0, 0] > heat[-1, -1]  # upsampled, hot corner kept
-    _check(viz.cam_overlay(clip, torch.rand(4, 4)), 8)  # one map for the whole clip
-    _check(viz.attention_over_space(clip, torch.rand(12, 2, 2), max_frames=3), 3)
+    bar = fig.axes[-1]
+    assert bar.get_ylabel() == "gate |g|" and bar.get_ylim() == pytest.approx((0.0, 3.0))  # the map's own units
+    _check(viz.cam_overlay(clip, torch.rand(4, 4)), 8 + 1)  # one map for the whole clip
+    fig = _check(viz.attention_over_space(clip, torch.rand(12, 2, 2), max_frames=3), 3 + 1)
+    assert "per frame" in fig.axes[-1].get_ylabel()
     with pytest.raises(ValueError, match=r"\(T=12, h, w\)"):
         viz.cam_overlay(clip, torch.rand(5, 4, 4))
     _check(viz.attention_over_time(torch.softmax(torch.randn(8), 0)), 1)

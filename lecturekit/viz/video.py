@@ -69,8 +69,10 @@ def storyboard(
     n = len(idx)
     cols = max(1, min(ncols, n))
     rows = -(-n // cols)
+    aspect = frames.shape[1] / frames.shape[2]                     # H / W: wide frames, short rows
     with course_style():
-        fig = new_figure(figsize=(panel_size * cols, panel_size * rows + (0.3 if title else 0.1)))
+        # each row is as tall as its frames (plus a line for the frame titles): no blank bands
+        fig = new_figure(figsize=(panel_size * cols, (panel_size * aspect + 0.25) * rows + (0.3 if title else 0.1)))
         axes, _, _ = _grid(fig, n, cols)
         for j, (ax, t) in enumerate(zip(axes, idx)):
             ax.imshow(frames[t])
@@ -110,8 +112,10 @@ def _overlay(clip, maps, *, name, per_frame, cmap, alpha, max_frames, ncols, fps
     if per_frame:
         lo = m.min(axis=(1, 2), keepdims=True)
         hi = m.max(axis=(1, 2), keepdims=True)
+        bar_range, bar_label = (0.0, 1.0), f"{colorbar_label} (per frame: min 0, max 1)"
     else:
         lo, hi = m.min(), m.max()
+        bar_range, bar_label = (float(lo), float(hi)), colorbar_label
     m = (m - lo) / np.maximum(hi - lo, 1e-12)
     idx = frame_indices(T, max_frames)
     n = len(idx)
@@ -124,6 +128,12 @@ def _overlay(clip, maps, *, name, per_frame, cmap, alpha, max_frames, ncols, fps
             ax.imshow(frames[t])
             ax.imshow(m[t], cmap=cmap, alpha=alpha, vmin=0.0, vmax=1.0, interpolation="bilinear")
             ax.set_title(time_label(int(t), fps), fontsize=7)
+        from matplotlib.cm import ScalarMappable
+        from matplotlib.colors import Normalize
+
+        # the colour scale in the map's own units (a picture of values needs its key)
+        fig.colorbar(ScalarMappable(norm=Normalize(*bar_range), cmap=cmap), ax=axes, shrink=0.8,
+                     label=bar_label, pad=0.02)
         if title:
             fig.suptitle(title)
     return fig
@@ -139,6 +149,7 @@ def cam_overlay(
     fps: float | None = None,
     title: str | None = "class activation map",
     normalize: bool = False,
+    colorbar_label: str = "CAM",
 ):
     """Class activation maps laid over the frames they explain.
 
@@ -147,7 +158,7 @@ def cam_overlay(
     scaled to [0, 1] over the whole clip (so frames can be compared). One axes per shown frame.
     """
     return _overlay(clip, cam, name="cam", per_frame=False, cmap="jet", alpha=alpha, max_frames=max_frames,
-                    ncols=ncols, fps=fps, title=title, normalize=normalize, colorbar_label="CAM")
+                    ncols=ncols, fps=fps, title=title, normalize=normalize, colorbar_label=colorbar_label)
 
 
 def attention_over_space(
