@@ -144,3 +144,17 @@ def test_logit_averaging_fails_on_the_loud_frame_case_at_the_latest():
     probs = spec.resolve_reference()(loud)
     assert probs.argmax(dim=1).tolist() == [1, 1]
     assert avg_logits_then_softmax(loud).argmax(dim=1).tolist() == [0, 0]
+
+
+# --------------------------------------------------------------------------- 01.3 experiment answer
+def test_answer_01_3_accepts_the_truth_and_rejects_the_rest():
+    from lecturekit.course import check
+
+    assert check("01.3", "pair", verbose=False).passed
+    assert check("01.3", "Pair ", verbose=False).passed
+    for wrong, expected in [("verb", "played the other way round"), ("both", "stays near its chance"),
+                            ("neither", "far above its chance"), (True, "should be a string"),
+                            ("the pair", "not what the experiment shows")]:
+        result = check("01.3", wrong, verbose=False)
+        assert not result.passed and expected in result.message, result.message
+        assert "'pair'" not in result.message.split("hint:")[0]

@@ -200,3 +200,27 @@ def test_pool_check_rejects_typical_mistakes(wrong, expected):
     result = check_temporal_pool(wrong, verbose=False)
     assert not result.passed and result.status == "failed"
     assert expected in result.message, result.message
+
+
+# --------------------------------------------------------------------------- 02.3 experiment answer
+def test_answer_02_3_is_what_any_late_fusion_network_gets_on_the_mirrored_set():
+    """The check's truth (1/2) holds for any weights: an untrained average-pooled late fusion
+    network scores a mirrored set exactly 1/2."""
+    from lecturekit.course import check
+    from lecturekit.models import build_model
+
+    torch.manual_seed(0)
+    late = build_model("late_fusion", "small", num_classes=2, pool="avg", frame_indices=None).eval()
+    x = torch.rand(6, 3, 8, 32, 32)
+    y = torch.tensor([0, 1, 0, 1, 1, 0])
+    with torch.no_grad():
+        pred = late(torch.cat([x, x.flip(2)])).argmax(1)
+    accuracy = (pred == torch.cat([y, 1 - y])).float().mean().item()
+    assert accuracy == 0.5
+    assert check("02.3", accuracy, verbose=False).passed
+    assert check("02.3", 1 / 2, verbose=False).passed
+    for wrong, expected in [(50, "not a percentage"), (1.0, "carry different labels"), (0.0, "exactly one of them"),
+                            (0.75, "not what the experiment shows"), ("0.5", "should be a number")]:
+        result = check("02.3", wrong, verbose=False)
+        assert not result.passed and expected in result.message, result.message
+        assert "0.5" not in result.message.split("hint:")[0].replace("'0.5'", "")

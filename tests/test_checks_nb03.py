@@ -121,3 +121,21 @@ def test_mid_channels_rejects_mistakes(wrong, expected):
     result = check("03.3", wrong, verbose=False)
     assert not result.passed
     assert expected in result.message, result.message
+
+
+# --------------------------------------------------------------------------- 03.4 experiment answer
+def test_answer_03_4_is_the_window_a_gradient_probe_measures():
+    from lecturekit.course import check
+    from lecturekit.layers.factorised_conv import Conv2Plus1d
+
+    torch.manual_seed(0)
+    stack = torch.nn.Sequential(*[Conv2Plus1d(2, 2, norm_layer=torch.nn.Identity) for _ in range(8)])
+    x = torch.randn(1, 2, 32, 5, 5, requires_grad=True)
+    stack(x)[0, :, 16].sum().backward()
+    seen = int((x.grad.abs().sum(dim=(0, 1, 3, 4)) > 0).sum())
+    assert seen == 17
+    assert check("03.4", seen, verbose=False).passed
+    for wrong, expected in [(24, "not k = 3"), (16, "forgot the output frame"), (3 ** 8, "not by multiplying"),
+                            (9, "into the past AND"), (17.5, "not what the experiment shows"), ("17", "a number")]:
+        result = check("03.4", wrong, verbose=False)
+        assert not result.passed and expected in result.message, result.message

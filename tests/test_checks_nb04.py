@@ -101,3 +101,22 @@ def test_gated_shift_rejects_mistakes(wrong, expected):
     result = check("04.2", wrong, verbose=False)
     assert not result.passed
     assert expected in result.message, result.message
+
+
+# --------------------------------------------------------------------------- 04.3 experiment answer
+def test_answer_04_3_the_network_without_shift_is_order_blind_for_any_weights():
+    from lecturekit.models import build_model
+
+    torch.manual_seed(0)
+    x = torch.rand(3, 3, 8, 32, 32)
+    for fold_div, blind in ((None, True), (8, False)):
+        net = build_model("tsm", "small", num_classes=2, widths=(8, 16, 32), fold_div=fold_div).eval()
+        with torch.no_grad():
+            same = torch.allclose(net(x), net(x.flip(2)), atol=1e-5)
+        assert same is blind
+    assert check("04.3", "no shift", verbose=False).passed
+    assert check("04.3", "No Shift", verbose=False).passed
+    for wrong, expected in [("shift", "playing the clip backwards"), ("both", "well above chance"),
+                            ("neither", "nothing that mixes frames"), (False, "should be a string")]:
+        result = check("04.3", wrong, verbose=False)
+        assert not result.passed and expected in result.message, result.message

@@ -121,3 +121,48 @@ def test_wrong_segment_samplers_are_rejected():
         assert not result.passed, fn.__name__
         if phrase:
             assert phrase in result.message, (fn.__name__, result.message)
+
+
+# --------------------------------------------------------------------------- 05.3 segment consensus
+def test_segment_consensus_naive_passes_and_is_what_tsn_does():
+    from lecturekit.course.checks.nb05 import reference_segment_consensus
+    from reference.course_naive_nb05_nb06 import naive_segment_consensus
+
+    assert check("05.3", naive_segment_consensus, verbose=False).passed
+    result = run_check(dataclasses.replace(get_check("05.3"), reference=naive_segment_consensus),
+                       reference_segment_consensus)
+    assert result.passed, result.message
+    torch.manual_seed(0)
+    tsn = TSN(num_classes=5, segments=4).eval()
+    video = torch.randn(2, 3, 8, 32, 32)
+    with torch.no_grad():
+        per_segment = tsn.fc(tsn.forward_features(video))                 # (B, S, K) snippet scores
+        torch.testing.assert_close(tsn(video), reference_segment_consensus(per_segment))
+
+
+def test_wrong_consensus_is_rejected_with_its_diagnosis():
+    cases = [
+        (lambda s: s.sum(dim=1), "summed over the segments"),
+        (lambda s: s.amax(dim=1), "max consensus"),
+        (lambda s: s.mean(dim=0), "axis 0"),
+        (lambda s: s.mean(dim=2), "axis 2"),
+        (lambda s: torch.softmax(s, dim=-1).mean(dim=1), "averaged probabilities"),
+        (lambda s: s.mean(dim=1, keepdim=True), "keepdim"),
+        (lambda s: s[:, 0], "mean of column k"),
+        (lambda s: s.double().mean(dim=1), "dtype"),
+    ]
+    for wrong, expected in cases:
+        result = check("05.3", wrong, verbose=False)
+        assert not result.passed
+        assert expected in result.message, (expected, result.message)
+
+
+# --------------------------------------------------------------------------- 05.4 experiment answer
+def test_answer_05_4_accepts_the_truth_and_rejects_the_rest():
+    assert check("05.4", "differences", verbose=False).passed
+    assert check("05.4", "  Differences ", verbose=False).passed          # case and spaces do not matter
+    for wrong, expected in [("rgb", "same four frames"), ("both", "exactly at 1/2"),
+                            ("neither", "changes sign"), (1, "should be a string")]:
+        result = check("05.4", wrong, verbose=False)
+        assert not result.passed and expected in result.message, result.message
+        assert "'differences'" not in result.message.split("hint:")[0]      # the truth is never shown

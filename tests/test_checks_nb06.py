@@ -121,3 +121,15 @@ def test_wrong_trajectories_are_rejected():
         assert not result.passed, fn.__name__
         if phrase:
             assert phrase in result.message, (fn.__name__, result.message)
+
+
+# --------------------------------------------------------------------------- 06.3 experiment answer
+def test_answer_06_3_greedy_is_not_optimal_on_the_experiments_pairs():
+    from lecturekit.course.checks.nb06 import greedy_is_optimal_on
+
+    assert greedy_is_optimal_on() is False
+    assert check("06.3", False, verbose=False).passed
+    for wrong, expected in [(True, "smallest gap"), ("False", "True or False"), (0, "True or False"),
+                            (None, "True or False")]:
+        result = check("06.3", wrong, verbose=False)
+        assert not result.passed and expected in result.message, result.message

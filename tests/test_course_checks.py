@@ -347,3 +347,59 @@ def test_missing_reference_is_an_error_verdict_not_an_exception():
     assert result.details["status"] == "error"
     bad = check_topk_accuracy(tk_percent, verbose=False).details
     assert bad["cases_total"] == 9 and bad["first_failure"]["case"] == "random logits, k = 1"
+
+
+# --------------------------------------------------------------------------- tracebacks in a notebook
+def test_a_failing_check_shows_the_message_and_the_students_line_not_library_frames():
+    """IPython honours ``__tracebackhide__``: the student sees the verdict, the AssertionError and
+    their own check line, and no frame of lecturekit/course."""
+    import re
+
+    from IPython.core.interactiveshell import InteractiveShell
+    from IPython.utils.capture import capture_output
+
+    shell = InteractiveShell.instance(colors="nocolor")
+    try:
+        cells = ["from lecturekit.course import check, check_temporal_shift\n"
+                 "def temporal_shift(x, fold_div=8):\n    return x.clone()",
+                 "check_temporal_shift(temporal_shift, assert_pass=True)",
+                 'check("04.3", "shift", assert_pass=True)']
+        shell.run_cell(cells[0], store_history=False)
+        for cell in cells[1:]:
+            with capture_output() as captured:
+                result = shell.run_cell(cell, store_history=False)
+            assert isinstance(result.error_in_exec, AssertionError)
+            text = re.sub(r"\x1b\[[0-9;]*m", "", captured.stdout + captured.stderr)
+            assert "FAILED  Exercise" in text and "CheckFailed: Exercise 0" in text
+            assert cell in text                                          # the student's own line
+            for library in ("checking.py", "checks/nb04.py", "lecturekit/course"):
+                assert library not in text, text
+    finally:
+        InteractiveShell.clear_instance()
+
+
+# --------------------------------------------------------------------------- answers through the grader
+def test_experiment_answers_and_new_functions_are_graded(tmp_path):
+    """An experiment's answer is a value, not a function: the grader reads it from the student's
+    notebook and compares it in its own process; a stub left unanswered is 'missing'."""
+    import nbformat
+    from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+    from lecturekit.course.grading import grade
+
+    def submission(name, answer, consensus):
+        nb = new_notebook(cells=[new_markdown_cell("### Exercise 04.3: Experiment\n\n### Exercise 05.3: Consensus"),
+                                 new_code_cell("import torch\n" + answer),
+                                 new_code_cell(f"def segment_consensus(scores):\n    return {consensus}")])
+        nbformat.write(nb, tmp_path / f"{name}.ipynb")
+
+    submission("right", 'answer_04_3 = "No shift"', "scores.mean(dim=1)")
+    submission("wrong", 'answer_04_3 = "shift"', "scores.sum(dim=1)")
+    submission("stub", 'raise NotImplementedError("Exercise 04.3: ...")', "scores.amax(1)")
+    rows = {(r.student, r.exercise): r for r in grade(tmp_path, out=None, timeout=60, jobs=2, verbose=False)}
+    assert rows[("right", "04.3")].passed and rows[("right", "05.3")].passed
+    assert rows[("wrong", "04.3")].status == "failed" and "playing the clip backwards" in rows[("wrong", "04.3")].message
+    assert "no shift" not in rows[("wrong", "04.3")].message.split("hint:")[0]
+    assert rows[("wrong", "05.3")].status == "failed" and "summed" in rows[("wrong", "05.3")].message
+    assert rows[("stub", "04.3")].status == "missing" and "variable answer_04_3" in rows[("stub", "04.3")].message
+    assert "max consensus" in rows[("stub", "05.3")].message

@@ -457,6 +457,8 @@ def evaluate(spec: Check, cases: list[Case], expected: list[Any], outcomes: list
                             "expected": "the input left unchanged", "got": "a changed input",
                             "hint": "work on a new tensor (e.g. torch.zeros_like(x), x.clone()) instead of "
                                     "assigning into the input"}
+        if spec.answer and out.status == "ok" and _answer_kind(exp) != _answer_kind(out.output):
+            diff = diff or {"got": repr(out.output)}        # True is not the number 1, nor "True"
         if diff is not None and spec.answer:
             same_kind = out.status == "ok" and _answer_kind(exp) == _answer_kind(out.output)
             diff = {"problem": ("your answer is not what the experiment shows" if same_kind else
@@ -481,7 +483,7 @@ def evaluate(spec: Check, cases: list[Case], expected: list[Any], outcomes: list
                                       f"  checked: {labels}"],
                        f"all {n} cases passed", passed=True, n_ok=n, n=n)
     lines = [f"FAILED  {head}: {n_ok} of {n} test cases passed.",
-             f"  first failing case: {first['case']}  [{first['inputs']}]",
+             f"  first failing case: {first['case']}" + (f"  [{first['inputs']}]" if first["inputs"] else ""),
              f"    problem:  {first['problem']}",
              f"    expected: {first['expected']}",
              f"    got:      {first['got']}"]
@@ -526,6 +528,48 @@ def run_check(spec: Check, candidate: Any, *, seed: int = 0) -> CheckResult:
     return evaluate(spec, cases, expected, outcomes)
 
 
+class CheckFailed(AssertionError):
+    """Raised by ``check(..., assert_pass=True)`` when the check does not pass."""
+
+
+def _without_hidden_frames(tb):
+    """The traceback ``tb`` without the frames that set ``__tracebackhide__`` (kept whole if that
+    would leave nothing)."""
+    kept = []
+    while tb is not None:
+        if not tb.tb_frame.f_locals.get("__tracebackhide__", False):
+            kept.append(tb)
+        tb = tb.tb_next
+    first = None
+    for entry in reversed(kept):
+        entry.tb_next = first
+        first = entry
+    return first
+
+
+def _show_failures_without_library_frames() -> None:
+    """In IPython / Jupyter, show a failed check as the verdict plus the student's own line.
+
+    IPython skips frames that set ``__tracebackhide__``, except the frame that raised, which is
+    always in the library. A handler for :class:`CheckFailed` drops those frames and shows the
+    rest the usual way (the cell still fails, so CI still sees it). Registered only when no other
+    custom exception handler is set (IPython has a single slot)."""
+    try:
+        from IPython import get_ipython
+    except ImportError:  # pragma: no cover - IPython is a dependency
+        return
+    shell = get_ipython()
+    if shell is None or not hasattr(shell, "set_custom_exc"):
+        return
+    if getattr(shell, "custom_exceptions", ()) not in ((), (CheckFailed,)):
+        return
+
+    def handler(self, etype, value, tb, tb_offset=None):
+        self.showtraceback((etype, value, _without_hidden_frames(tb)), tb_offset=tb_offset)
+
+    shell.set_custom_exc((CheckFailed,), handler)
+
+
 def check(exercise: str, candidate: Any, *, assert_pass: bool = False, verbose: bool = True,
           seed: int = 0) -> CheckResult:
     """Check a student's function against the reference of ``exercise`` and print the verdict.
@@ -533,7 +577,7 @@ def check(exercise: str, candidate: Any, *, assert_pass: bool = False, verbose: 
     Args:
         exercise: the exercise id ("04.1") or the function's name ("temporal_shift").
         candidate: the student's function (for an answer check: the student's answer).
-        assert_pass: raise ``AssertionError`` when the check does not pass (solution notebooks
+        assert_pass: raise ``AssertionError`` (:class:`CheckFailed`) when the check does not pass (solution notebooks
             use this so CI fails loudly). Without it a wrong answer raises nothing.
         verbose: print the verdict.
         seed: seed of the random test inputs.
@@ -546,10 +590,11 @@ def check(exercise: str, candidate: Any, *, assert_pass: bool = False, verbose: 
     if verbose:
         print(result.message)
     if assert_pass and not result.passed:
-        raise AssertionError(f"Exercise {result.exercise} ({result.name}): {result.summary}")
+        _show_failures_without_library_frames()
+        raise CheckFailed(f"Exercise {result.exercise} ({result.name}): {result.summary}")
     return result
 
 
-__all__ = ["CHECKS", "Case", "Check", "CheckResult", "Mistake", "Outcome", "answer_candidate", "call_candidate", "check",
+__all__ = ["CHECKS", "Case", "Check", "CheckFailed", "CheckResult", "Mistake", "Outcome", "answer_candidate", "call_candidate", "check",
            "compare", "error_result", "evaluate", "expected_outputs", "get_check", "register_check",
            "run_check", "to_plain"]

@@ -54,3 +54,12 @@ def naive_trajectories(tokens):
         perms.append(perm)
         prev = torch.stack([tokens[j, i][perm[j]] for j in range(b)])
     return torch.stack(perms, dim=1)
+
+
+def naive_segment_consensus(scores):
+    """(B, S, K) -> (B, K): the average of the segments' scores, summed one segment at a time."""
+    b, s, k = scores.shape
+    total = scores.new_zeros(b, k)
+    for i in range(s):
+        total = total + scores[:, i]
+    return total / s

@@ -76,6 +76,7 @@ register_check(Check(
 
 def check_topk_accuracy(fn, **kwargs) -> CheckResult:
     """Check exercise 01.1: ``topk_accuracy(scores (N, K), labels (N,), k) -> float``."""
+    __tracebackhide__ = True  # noqa: F841 - IPython hides this frame from the student
     return check("01.1", fn, **kwargs)
 
 
@@ -162,4 +163,36 @@ register_check(Check(
 
 def check_average_frame_probs(fn, **kwargs) -> CheckResult:
     """Check exercise 01.2: ``average_frame_probs(frame_logits (B, T, K)) -> (B, K)`` probabilities."""
+    __tracebackhide__ = True  # noqa: F841 - IPython hides this frame from the student
     return check("01.2", fn, **kwargs)
+
+
+# =========================================================================== 01.3 experiment: what a frame tells
+def _pair_or_verb() -> str:
+    """What is true for every seed: a frame of a *take* also occurs in a *put* (the same motion
+    played backwards; ToyKitchens balances every reversal pair per object), so no single frame
+    says which verb of its pair it shows, while the pairs (take/put, open/close, turn) look
+    different. The single-frame CNN gets the pair right and the verb inside it at chance."""
+    return "pair"
+
+
+register_check(Check(
+    exercise="01.3", name="answer_01_3", title="Experiment: what one frame can tell",
+    reference=_pair_or_verb, answer=True,
+    cases=lambda g: [Case("your answer", hint="answer with one of 'pair', 'verb', 'both', 'neither'")],
+    mistakes=(
+        Mistake(lambda: "verb",
+                "compare each accuracy with its chance level: 1/3 for the pair, 1/2 for the verb inside "
+                "it. Every frame of a take also appears in a put, played the other way round"),
+        Mistake(lambda: "both",
+                "one of the two accuracies stays near its chance level (1/3 for the pair, 1/2 for the verb)"),
+        Mistake(lambda: "neither",
+                "one of the two accuracies is far above its chance level (1/3 for the pair, 1/2 for the verb)"),
+    ),
+))
+
+
+def check_answer_01_3(answer, **kwargs) -> CheckResult:
+    """Check exercise 01.3: ``answer_01_3`` is "pair" or "verb"."""
+    __tracebackhide__ = True  # noqa: F841
+    return check("01.3", answer, **kwargs)

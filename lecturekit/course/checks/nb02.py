@@ -72,6 +72,7 @@ register_check(Check(
 
 def check_stack_frames(fn, **kwargs) -> CheckResult:
     """Check exercise 02.1: ``stack_frames(x (B, C, T, H, W)) -> (B, C*T, H, W)``."""
+    __tracebackhide__ = True  # noqa: F841 - IPython hides this frame from the student
     return check("02.1", fn, **kwargs)
 
 
@@ -142,4 +143,34 @@ register_check(Check(
 
 def check_temporal_pool(fn, **kwargs) -> CheckResult:
     """Check exercise 02.2: ``temporal_pool(features (B, T, D), mode="avg") -> (B, D)``."""
+    __tracebackhide__ = True  # noqa: F841 - IPython hides this frame from the student
     return check("02.2", fn, **kwargs)
+
+
+# =========================================================================== 02.3 experiment: early vs late fusion
+def _late_fusion_mirrored_accuracy() -> float:
+    """What is true for every seed and every set of weights: an average-pooled late fusion gives a
+    clip and its reversal the same scores (exercise 02.2's proof), hence the same verb. On the
+    mirrored test set (each clip once as it is, once reversed with the partner verb) exactly one
+    of the two is right: the accuracy is exactly 1/2."""
+    return 0.5
+
+
+register_check(Check(
+    exercise="02.3", name="answer_02_3", title="Experiment: early against late fusion on reversed clips",
+    reference=_late_fusion_mirrored_accuracy, answer=True, atol=1e-9, rtol=0.0,
+    cases=lambda g: [Case("your answer", hint="a fraction in [0, 1] that holds for ANY weights of the "
+                                              "late fusion network, not only for the one you trained")],
+    mistakes=(
+        Mistake(lambda: 50.0, "give a fraction in [0, 1], not a percentage"),
+        Mistake(lambda: 1.0, "look at the pairs of the mirrored set: a clip and its reversal get the same "
+                             "scores from the late fusion network, but they carry different labels"),
+        Mistake(lambda: 0.0, "a clip and its reversal get the same verb, and exactly one of them carries it"),
+    ),
+))
+
+
+def check_answer_02_3(answer, **kwargs) -> CheckResult:
+    """Check exercise 02.3: ``answer_02_3``, late fusion's accuracy on the mirrored test set."""
+    __tracebackhide__ = True  # noqa: F841 - IPython hides this frame from the student
+    return check("02.3", answer, **kwargs)

@@ -85,6 +85,7 @@ register_check(Check(
 
 def check_conv2plus1d(fn, **kwargs) -> CheckResult:
     """Check exercise 03.1: ``conv2plus1d(x (B, Cin, T, H, W), w_spatial, w_temporal)``."""
+    __tracebackhide__ = True  # noqa: F841 - IPython hides this frame from the student
     return check("03.1", fn, **kwargs)
 
 
@@ -153,6 +154,7 @@ register_check(Check(
 
 def check_conv3d_cost(fn, **kwargs) -> CheckResult:
     """Check exercise 03.2: ``conv3d_cost(cin, cout, kernel, output, bias=True) -> (params, flops)``."""
+    __tracebackhide__ = True  # noqa: F841 - IPython hides this frame from the student
     return check("03.2", fn, **kwargs)
 
 
@@ -196,4 +198,42 @@ register_check(Check(
 
 def check_mid_channels(fn, **kwargs) -> CheckResult:
     """Check exercise 03.3: ``mid_channels(cin, cout, t=3, d=3) -> int``."""
+    __tracebackhide__ = True  # noqa: F841 - IPython hides this frame from the student
     return check("03.3", fn, **kwargs)
+
+
+# =========================================================================== 03.4 experiment: temporal receptive field
+RF_BLOCKS = 8          # the question: blocks in the stack
+RF_KERNEL_T = 3        # the temporal kernel of conv2plus1d
+
+
+def _frames_seen(blocks: int = RF_BLOCKS, kernel_t: int = RF_KERNEL_T) -> int:
+    """What is true for any weights (and seen by a gradient probe): each temporal conv of size k
+    widens the window by k - 1 frames, the spatial convs by none, so after L blocks one output
+    frame depends on 1 + L (k - 1) input frames (while the clip is long enough)."""
+    return 1 + blocks * (kernel_t - 1)
+
+
+register_check(Check(
+    exercise="03.4", name="answer_03_4", title="Experiment: how far one output frame sees",
+    reference=_frames_seen, answer=True, atol=0.0, rtol=0.0,
+    cases=lambda g: [Case("your answer", hint="a whole number of input frames, for a stack of "
+                                              f"{RF_BLOCKS} blocks on a long clip")],
+    mistakes=(
+        Mistake(lambda: RF_BLOCKS * RF_KERNEL_T,
+                "each block adds k - 1 = 2 frames to the window, not k = 3: neighbouring windows overlap"),
+        Mistake(lambda: RF_BLOCKS * (RF_KERNEL_T - 1),
+                "you counted what the blocks add but forgot the output frame's own input frame"),
+        Mistake(lambda: RF_KERNEL_T ** RF_BLOCKS,
+                "windows grow by adding k - 1 per layer, not by multiplying: look at your measurements "
+                "for 1, 2 and 3 blocks"),
+        Mistake(lambda: RF_BLOCKS + 1,
+                "each temporal conv reaches one frame into the past AND one into the future"),
+    ),
+))
+
+
+def check_answer_03_4(answer, **kwargs) -> CheckResult:
+    """Check exercise 03.4: ``answer_03_4``, the frames one output frame sees after the stack."""
+    __tracebackhide__ = True  # noqa: F841 - IPython hides this frame from the student
+    return check("03.4", answer, **kwargs)

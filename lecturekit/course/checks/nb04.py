@@ -80,6 +80,7 @@ register_check(Check(
 
 def check_temporal_shift(fn, **kwargs) -> CheckResult:
     """Check exercise 04.1: ``temporal_shift(x (B, C, T, H, W), fold_div=8)``."""
+    __tracebackhide__ = True  # noqa: F841 - IPython hides this frame from the student
     return check("04.1", fn, **kwargs)
 
 
@@ -175,4 +176,34 @@ register_check(Check(
 
 def check_gated_shift(fn, **kwargs) -> CheckResult:
     """Check exercise 04.2: ``gated_shift(x (B, C, T, H, W), gate (B, 2, T, H, W))``."""
+    __tracebackhide__ = True  # noqa: F841 - IPython hides this frame from the student
     return check("04.2", fn, **kwargs)
+
+
+# =========================================================================== 04.3 experiment: the shift sees time
+def _order_blind_network() -> str:
+    """What is true for every seed: without the shift the network is a per-frame classifier with
+    average consensus, so a clip and its reversal get the same scores and it is at exactly 1/2 on
+    the mirrored test set, whatever its weights. The network with the shift is not order-blind."""
+    return "no shift"
+
+
+register_check(Check(
+    exercise="04.3", name="answer_04_3", title="Experiment: your shift inside TSM",
+    reference=_order_blind_network, answer=True,
+    cases=lambda g: [Case("your answer", hint="answer with 'shift' or 'no shift'")],
+    mistakes=(
+        Mistake(lambda: "shift",
+                "with your shift, frame t's features carry part of frames t-1 and t+1, so playing the clip "
+                "backwards changes what each frame sees; which network cannot notice the reversal at all?"),
+        Mistake(lambda: "both", "one of the two networks tells take from put well above chance"),
+        Mistake(lambda: "neither", "one network gives a clip and its reversal the same scores, whatever its "
+                                   "weights: which one has nothing that mixes frames?"),
+    ),
+))
+
+
+def check_answer_04_3(answer, **kwargs) -> CheckResult:
+    """Check exercise 04.3: ``answer_04_3``, the network that is exactly at chance."""
+    __tracebackhide__ = True  # noqa: F841 - IPython hides this frame from the student
+    return check("04.3", answer, **kwargs)

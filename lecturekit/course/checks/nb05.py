@@ -73,6 +73,7 @@ register_check(Check(
 
 def check_difference_stack(fn, **kwargs) -> CheckResult:
     """Check exercise 05.1: ``difference_stack(video (B, C, T, H, W)) -> (B, C*(T-1), H, W)``."""
+    __tracebackhide__ = True  # noqa: F841 - IPython hides this frame from the student
     return check("05.1", fn, **kwargs)
 
 
@@ -149,7 +150,95 @@ register_check(Check(
 
 def check_segment_indices(fn, **kwargs) -> CheckResult:
     """Check exercise 05.2: ``segment_indices(num_frames, segments, snippet=1) -> (S, snippet)``."""
+    __tracebackhide__ = True  # noqa: F841 - IPython hides this frame from the student
     return check("05.2", fn, **kwargs)
 
 
 __all__ = ["check_difference_stack", "check_segment_indices", "centre_segment_indices"]
+
+
+# =========================================================================== 05.3 segment consensus
+def reference_segment_consensus(scores: torch.Tensor) -> torch.Tensor:
+    """TSN's consensus G: the average of the per-segment class scores, (B, S, K) -> (B, K)
+    (``lecturekit.models.tsn.TSN.forward_head`` applies it to the snippet logits)."""
+    return scores.mean(dim=1)
+
+
+def _cons_cases(g: torch.Generator) -> list[Case]:
+    def scores(b, s, k, dtype=torch.float32):
+        return (3 * torch.randn(b, s, k, generator=g, dtype=torch.float64)).to(dtype)
+
+    ramp = (10.0 * torch.arange(4).view(1, 4, 1) + torch.arange(3).view(1, 1, 3))   # 10 * segment + class
+    loud = torch.zeros(2, 4, 3)
+    loud[:, 0, 0] = 20.0            # one segment shouts class 0, three whisper class 1
+    loud[:, 1:, 1] = 2.0
+    base = torch.randn(3, 5, 4, generator=g)                        # (B, K, S) in memory
+    return [
+        Case("readable scores: value = 10 * segment + class (1, 4, 3)", (ramp,),
+             hint="the consensus of class k is the mean of column k over the 4 segments"),
+        Case("random scores (B=3, S=4, K=6)", (scores(3, 4, 6),)),
+        Case("B = S = K = 4", (scores(4, 4, 4),),
+             hint="with B = S = K a wrong axis still gives the right shape; segments are axis 1 of (B, S, K)"),
+        Case("one loud segment among four (B=2, S=4, K=3)", (loud,),
+             hint="TSN averages the scores as they are (logits, before any softmax) and weighs every "
+                  "segment the same; a max or a vote is a different consensus"),
+        Case("a single segment (S = 1)", (scores(2, 1, 5),),
+             hint="with one segment the consensus is that segment's scores, still of shape (B, K)"),
+        Case("a single clip (B = 1)", (scores(1, 3, 4),), hint="keep the batch axis: squeeze() also removes B"),
+        Case("float64 scores", (scores(2, 3, 4, torch.float64),), hint="the output should follow the input's dtype"),
+        Case("a non-contiguous (B, S, K) view", (base.transpose(1, 2),)),
+    ]
+
+
+register_check(Check(
+    exercise="05.3", name="segment_consensus", title="Segment consensus",
+    reference=reference_segment_consensus,
+    cases=_cons_cases, arg_names=("scores",), axes="B K", atol=1e-6, rtol=1e-5,
+    mistakes=(
+        Mistake(lambda s: s.sum(dim=1), "you summed over the segments; TSN averages them (divide by S)"),
+        Mistake(lambda s: s.amax(dim=1), "that is max consensus; TSN's consensus is the average over segments"),
+        Mistake(lambda s: s.mean(dim=0), "you averaged over axis 0 (the clips); segments are axis 1 of (B, S, K)"),
+        Mistake(lambda s: s.mean(dim=2), "you averaged over axis 2 (the classes); segments are axis 1 of (B, S, K)"),
+        Mistake(lambda s: torch.softmax(s.double(), dim=-1).mean(dim=1),
+                "you averaged probabilities; TSN averages the class scores themselves (softmax comes after)"),
+        Mistake(lambda s: s.mean(dim=1, keepdim=True), "keepdim=True left a segment axis of size 1; return (B, K)"),
+        Mistake(lambda s: s[:, s.shape[1] // 2], "you kept the middle segment; every segment has a vote"),
+    ),
+    hint="G = (1/S) Σ_s F(T_s): the mean of the scores over the segment axis (axis 1); output (B, K)",
+))
+
+
+def check_segment_consensus(fn, **kwargs) -> CheckResult:
+    """Check exercise 05.3: ``segment_consensus(scores (B, S, K)) -> (B, K)``."""
+    __tracebackhide__ = True  # noqa: F841 - IPython hides this frame from the student
+    return check("05.3", fn, **kwargs)
+
+
+# =========================================================================== 05.4 experiment: what TSN's input can tell
+def _order_aware_input() -> str:
+    """What is true for every seed: with one RGB frame per snippet, a symmetric sampling and an
+    order-free consensus, a clip and its reversal feed TSN the same snippets in the opposite order,
+    so they get the same scores: exactly 1/2 on the mirrored set, whatever the weights. Frame
+    differences change sign under reversal, so only the difference input can tell take from put."""
+    return "differences"
+
+
+register_check(Check(
+    exercise="05.4", name="answer_05_4", title="Experiment: which input lets TSN tell take from put",
+    reference=_order_aware_input, answer=True,
+    cases=lambda g: [Case("your answer", hint="answer with 'rgb', 'differences', 'both' or 'neither'")],
+    mistakes=(
+        Mistake(lambda: "rgb",
+                "the RGB network sees the same four frames for a clip and its reversal, only in another "
+                "order, and your consensus ignores the order"),
+        Mistake(lambda: "both", "one of the two networks is exactly at 1/2 on the mirrored set, whatever its weights"),
+        Mistake(lambda: "neither", "one of the two networks is well above 1/2: a difference changes sign when the "
+                                   "clip is played backwards"),
+    ),
+))
+
+
+def check_answer_05_4(answer, **kwargs) -> CheckResult:
+    """Check exercise 05.4: ``answer_05_4``, the input that lets TSN tell take from put."""
+    __tracebackhide__ = True  # noqa: F841 - IPython hides this frame from the student
+    return check("05.4", answer, **kwargs)

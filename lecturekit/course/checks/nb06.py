@@ -95,6 +95,7 @@ register_check(Check(
 
 def check_greedy_match(fn, **kwargs) -> CheckResult:
     """Check exercise 06.1: ``greedy_match(prev (N, P, D), nxt (N, P, D)) -> perm (N, P)``."""
+    __tracebackhide__ = True  # noqa: F841 - IPython hides this frame from the student
     return check("06.1", fn, **kwargs)
 
 
@@ -165,7 +166,44 @@ register_check(Check(
 
 def check_trajectories(fn, **kwargs) -> CheckResult:
     """Check exercise 06.2: ``trajectories(tokens (B, T, P, D)) -> perm (B, T, P)``."""
+    __tracebackhide__ = True  # noqa: F841 - IPython hides this frame from the student
     return check("06.2", fn, **kwargs)
 
 
 __all__ = ["check_greedy_match", "check_trajectories", "greedy_patch_match", "greedy_trajectories"]
+
+
+# =========================================================================== 06.3 experiment: greedy against Hungarian
+def greedy_is_optimal_on(pairs: int = 200, patches: int = 6, dim: int = 8, seed: int = 0) -> bool:
+    """Whether the library's greedy matching reaches the Hungarian (optimal) total cosine
+    similarity on every one of ``pairs`` random token pairs drawn as in the notebook's experiment."""
+    import torch.nn.functional as F
+
+    from ...models.ata import greedy_assignment, hungarian
+
+    g = torch.Generator().manual_seed(seed)
+    prev = torch.randn(pairs, patches, dim, generator=g)
+    nxt = torch.randn(pairs, patches, dim, generator=g)
+    sim = F.normalize(prev, dim=-1) @ F.normalize(nxt, dim=-1).transpose(1, 2)
+    rows = torch.arange(patches)
+    greedy = sim.gather(2, greedy_assignment(sim)[..., None])[..., 0].sum(1)
+    best = torch.stack([sim[n, rows, hungarian(-sim[n])].sum() for n in range(pairs)])
+    return bool((greedy >= best - 1e-5).all())
+
+
+register_check(Check(
+    exercise="06.3", name="answer_06_3", title="Experiment: is greedy matching optimal?",
+    reference=greedy_is_optimal_on, answer=True,
+    cases=lambda g: [Case("your answer", hint="True or False")],
+    mistakes=(
+        Mistake(lambda: True,
+                "look at the smallest gap your experiment printed: on some pairs greedy's total is below "
+                "the Hungarian one (an early greedy choice can block two better ones)"),
+    ),
+))
+
+
+def check_answer_06_3(answer, **kwargs) -> CheckResult:
+    """Check exercise 06.3: ``answer_06_3``, whether greedy matching always reaches the optimum."""
+    __tracebackhide__ = True  # noqa: F841 - IPython hides this frame from the student
+    return check("06.3", answer, **kwargs)
