@@ -9,7 +9,8 @@ Floors of the house (a module imports only from floors below it)::
     layers                        shared blocks (shape checks, temporal shift, conv-RNN cells)
     data                          ToyKitchens, moving glyphs, EPIC-KITCHENS-100 / frame folders
 
-``env`` (device, doctor, headless switch) sits beside them and imports nothing of the library.
+``env`` (device, doctor, headless switch) sits beside them and imports nothing of the library;
+``resources`` (the checkpoints and result tables shipped inside the package) sits beside it too.
 
 Importing ``lecturekit`` is cheap: sub-packages load on first use, so ``import lecturekit``
 pulls in neither matplotlib nor ipywidgets and never touches the network.
@@ -25,7 +26,7 @@ __version__ = "0.1.0"
 
 _SUBMODULES = (
     "data", "layers", "models", "losses", "metrics", "train",
-    "viz", "analysis", "course", "features", "env",
+    "viz", "analysis", "course", "features", "env", "resources",
 )
 
 __all__ = ["__version__", "device", "doctor", "headless", "in_colab", "set_headless", *_SUBMODULES]

@@ -3,7 +3,8 @@
 The anticipation literature (RULSTM, AVT, AGA) does not train on pixels: it reads features that
 a frame encoder (TSN in EPIC-KITCHENS) computed once for every frame. This module does the same
 for ToyKitchens with the course's pretrained single-frame CNN
-(``data/checkpoints/toykitchens_frame_cnn.pt``, made by ``scripts/train_checkpoints.py``):
+(``lecturekit/resources/checkpoints/toykitchens_frame_cnn.pt``, shipped inside the package and made
+by ``scripts/train_checkpoints.py``):
 
 >>> from lecturekit.data.toykitchens import ToyKitchens          # doctest: +SKIP
 >>> world = ToyKitchens(seed=0)                                   # doctest: +SKIP
@@ -27,7 +28,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from .data.cache import cache_dir, repo_root
+from . import resources
+from .data.cache import cache_dir
 from .env import device as default_device
 
 __all__ = [
@@ -68,18 +70,21 @@ def _candidates(name: str) -> list[Path]:
     env = os.environ.get(_CHECKPOINT_ENV)
     if env:
         out.append(Path(env).expanduser() / f"{name}.pt")
-    root = repo_root()
-    if root is not None:
-        out.append(root / "data" / "checkpoints" / f"{name}.pt")
+    rel = f"checkpoints/{name}.pt"
+    override = resources.checkout_path(rel)
+    if override is not None:
+        out.append(override)
+    out.append(resources.shipped_path(rel))
     out.append(cache_dir() / "checkpoints" / f"{name}.pt")
     return out
 
 
 def checkpoint_path(name: str = FRAME_ENCODER) -> Path:
     """Where checkpoint ``name`` is: the first existing of ``$LECTUREKIT_CHECKPOINTS/<name>.pt``,
-    ``data/checkpoints/<name>.pt`` of the course checkout (shipped), and
-    ``cache_dir()/checkpoints/<name>.pt`` (where a retrained one is saved). When none exists,
-    the first candidate is returned."""
+    ``data/checkpoints/<name>.pt`` of a course checkout (an instructor's retrained override),
+    the file shipped inside the package (``lecturekit/resources/checkpoints/<name>.pt``, see
+    :mod:`lecturekit.resources`) and ``cache_dir()/checkpoints/<name>.pt`` (where
+    ``retrain=True`` saves one). When none exists, the first candidate is returned."""
     candidates = _candidates(name)
     return next((p for p in candidates if p.is_file()), candidates[0])
 

@@ -8,7 +8,8 @@ from the cached frame features, HORST on average-pooled pixels, and scores them 
 next to the n-gram on TRUE past labels, the Bayes-optimal label-only predictor and random scores:
 EK-100 class-mean top-5 recall overall / unseen / tail (action, verb, noun) plus top-1 / top-5.
 All the evaluation code lives in ``lecturekit.analysis.anticipation``; this script only wires it.
-Writes ``data/results/anticipation_toykitchens.json`` (per-seed scores + settings).
+Writes ``lecturekit/resources/results/anticipation_toykitchens.json`` (per-seed scores + settings), shipped
+inside the package so that a notebook can read it with ``lecturekit.resources.load_json``.
 """
 
 from __future__ import annotations
@@ -56,7 +57,7 @@ def main() -> None:
     ap.add_argument("--models", nargs="+", default=list(FEATURE_MODELS))
     ap.add_argument("--no-horst", action="store_true")
     ap.add_argument("--split", default="test")
-    ap.add_argument("--out", default=str(ROOT / "data" / "results" / "anticipation_toykitchens.json"))
+    ap.add_argument("--out", default=str(ROOT / "lecturekit" / "resources" / "results" / "anticipation_toykitchens.json"))
     args = ap.parse_args()
     torch.set_num_threads(1)
 
@@ -86,7 +87,7 @@ def main() -> None:
     print(f"total {total:.0f} s")
 
     result["summary"] = {name: summarize(row) for name, row in rows.items()}
-    result["settings"].update(world="ToyKitchens(seed=0)", features="toykitchens_frame_cnn (data/checkpoints)",
+    result["settings"].update(world="ToyKitchens(seed=0)", features="toykitchens_frame_cnn (lecturekit/resources/checkpoints)",
                               loss="cross-entropy vs the upcoming action at every step, last step scored",
                               optimizer="AdamW wd 1e-2, cosine", batch_size=32, threads=1,
                               horst_kwargs={k: list(v) if isinstance(v, tuple) else v for k, v in HORST_KWARGS.items()},

@@ -1,7 +1,9 @@
-"""Train the small pretrained models that later notebooks reuse, and ship them under data/checkpoints/.
+"""Train the small pretrained models that later notebooks reuse, and ship them inside the package
+(``lecturekit/resources/checkpoints/``, found with ``lecturekit.resources``; they travel in the wheel).
 
     python scripts/train_checkpoints.py                 # every checkpoint (a few minutes on a CPU)
     python scripts/train_checkpoints.py --epochs 2      # a quicker, weaker one (for trying it out)
+    python scripts/train_checkpoints.py --out data/checkpoints   # a checkout-only override
 
 What it makes (each < 2 MB, with a JSON of its recorded accuracy next to it):
 
@@ -76,7 +78,8 @@ def write_frame_encoder(out: Path, recipe: dict, device: str = "cpu") -> dict:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--out", type=Path, default=ROOT / "data" / "checkpoints")
+    parser.add_argument("--out", type=Path, default=ROOT / "lecturekit" / "resources" / "checkpoints",
+                        help="default: shipped in the package; data/checkpoints overrides it in this checkout only")
     parser.add_argument("--epochs", type=int, default=None, help="override the recipe's epochs")
     parser.add_argument("--device", default="cpu")
     args = parser.parse_args(argv)

@@ -1,6 +1,6 @@
 """Shipped checkpoints and per-frame features.
 
-* The frame encoder in data/checkpoints/ still reaches the accuracy recorded next to it when
+* The frame encoder shipped in lecturekit/resources/checkpoints/ still reaches the accuracy recorded next to it when
   re-measured on the same ToyKitchens world (behaviour, not bytes), and stays small.
 * Features of a view, gathered from the cached per-video table, equal the encoder run on the
   view's pixels; the cache is keyed by world and checkpoint; a missing encoder can be retrained.
@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from lecturekit import features
+from lecturekit import features, resources
 from lecturekit.data.toykitchens import ToyKitchens
 from lecturekit.features import (
     FRAME_ENCODER,
@@ -30,7 +30,7 @@ from lecturekit.features import (
 from lecturekit.train import evaluate, load_checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]
-SHIPPED = ROOT / "data" / "checkpoints" / f"{FRAME_ENCODER}.pt"
+SHIPPED = ROOT / "lecturekit" / "resources" / "checkpoints" / f"{FRAME_ENCODER}.pt"
 RECORD = SHIPPED.with_suffix(".json")
 SMALL_WORLD = dict(seed=3, num_kitchens=5, unseen_kitchens=2, videos_per_kitchen=1, heldout_videos=1, unseen_videos=1)
 
@@ -127,7 +127,8 @@ def test_encode_frames_shapes_and_errors():
 def test_missing_encoder_is_explained_or_retrained(tmp_path, monkeypatch):
     monkeypatch.setenv("LECTUREKIT_CACHE", str(tmp_path / "cache"))
     monkeypatch.setenv("LECTUREKIT_CHECKPOINTS", str(tmp_path / "none"))
-    monkeypatch.setattr(features, "repo_root", lambda: None)  # as a pip install without the checkout
+    monkeypatch.setattr(resources, "checkout_path", lambda rel: None)  # as a pip install without the checkout
+    monkeypatch.setattr(resources, "shipped_path", lambda rel: tmp_path / "not-shipped" / rel)  # nor the file
     with pytest.raises(FileNotFoundError, match="train_checkpoints.py"):
         load_frame_encoder(device="cpu")
     tiny = {**features.FRAME_ENCODER_RECIPE, "world": SMALL_WORLD, "epochs": 1}
