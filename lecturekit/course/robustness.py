@@ -112,7 +112,8 @@ def run_once(path: str, seed: int, threads: int, result_file: str, timeout: int 
         error = str(err).strip().splitlines()[-1][:500] if str(err).strip() else repr(err)
     wall = time.perf_counter() - start
     claims = [json.loads(line) for line in log.read_text().splitlines()] if log.is_file() else []
-    checked = {str(i): _cell_text(c) for i, c in enumerate(nb.cells)
+    injected = parameters_cell_index(nb) + 1                    # report the notebook's own cell numbers
+    checked = {str(i if i < injected else i - 1): _cell_text(c) for i, c in enumerate(nb.cells)
                if "nbval-check-output" in c.get("metadata", {}).get("tags", [])}
     Path(result_file).write_text(json.dumps({"seed": seed, "threads": threads, "wall_s": round(wall, 1),
                                              "error": error, "claims": claims, "check_outputs": checked}))
