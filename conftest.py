@@ -6,9 +6,14 @@
 * Every notebook cell is marked ``notebooks`` so ``pytest -m "not notebooks"`` runs the fast
   unit suite alone.
 * Volatile mime types are never compared (PNG is already skipped by nbval).
+* Notebooks run from the built wheel in a fresh environment outside the checkout, as on Colab
+  (``tests/outside_checkout.py``; ``--notebooks-in-checkout`` runs them in this environment).
 """
 
+import importlib.util
 import os
+import sys
+from pathlib import Path
 
 from lecturekit.env import HEADLESS_ENV  # imports neither torch nor the course tooling
 
@@ -19,6 +24,17 @@ for _key, _value in HEADLESS_ENV.items():
 os.environ.setdefault("MPLBACKEND", "Agg")
 
 import pytest  # noqa: E402
+
+# The out-of-checkout run (tests/outside_checkout.py): its hooks and the ``outside_env`` fixture
+# are re-exported here; tests import its helpers as ``lecturekit_outside_checkout``.
+_spec = importlib.util.spec_from_file_location(
+    "lecturekit_outside_checkout", Path(__file__).resolve().parent / "tests" / "outside_checkout.py")
+sys.modules[_spec.name] = _outside = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_outside)
+pytest_addoption = _outside.pytest_addoption
+pytest_runtest_setup = _outside.pytest_runtest_setup
+pytest_terminal_summary = _outside.pytest_terminal_summary
+outside_env = _outside.outside_env
 
 
 def pytest_collectstart(collector):

@@ -7,6 +7,8 @@
                                                      grade submitted notebooks into a CSV
     python -m lecturekit.course robustness NOTEBOOK [...] [--seeds 5 --threads 1 2 --jobs 1]
                                                      measure every claim over seeds and threads
+    python -m lecturekit.course update-links [--check]   point every Colab badge, install cell and
+                                                     [project.urls] at notebook.REPO_URL / BRANCH
 """
 
 from __future__ import annotations
@@ -47,6 +49,10 @@ def main(argv=None) -> int:
     p_rob.add_argument("--out", default="data/results/claims_robustness.json",
                        help="JSON table to merge the distributions into ('' to write nothing)")
 
+    p_links = sub.add_parser("update-links", help="point badges, install cells and project URLs at REPO_URL")
+    p_links.add_argument("--root", default=".", help="repository root (default: the current folder)")
+    p_links.add_argument("--check", action="store_true", help="write nothing; exit 1 when a link differs")
+
     args = parser.parse_args(argv)
     if args.command == "execute":
         from .execute import execute_many
@@ -66,6 +72,14 @@ def main(argv=None) -> int:
 
         ids = [s.strip() for s in args.exercises.split(",") if s.strip()] if args.exercises else None
         grade(args.submissions, out=args.out, timeout=args.timeout, jobs=args.jobs, exercises=ids)
+    elif args.command == "update-links":
+        from .notebook import BRANCH, REPO_URL, update_links
+
+        changed = update_links(args.root, check=args.check)
+        for path in changed:
+            print(f"{'differs' if args.check else 'updated'}: {path}")
+        print(f"{len(changed)} file(s) {'differ from' if args.check else 'now point at'} {REPO_URL} @ {BRANCH}")
+        return 1 if (args.check and changed) else 0
     elif args.command == "robustness":
         from .robustness import RobustnessError, measure
 
