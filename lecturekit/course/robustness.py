@@ -102,6 +102,9 @@ def run_once(path: str, seed: int, threads: int, result_file: str, timeout: int 
     os.environ.update(HEADLESS_ENV)
     os.environ.update({"OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads),
                        LOG_ENV: str(log), RECORD_ONLY_ENV: "1"})
+    # Several settings may share the cores (--jobs): threads that sleep instead of spinning while
+    # they wait keep an oversubscribed machine usable. It changes timing, never the arithmetic.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     nb = with_seed(nbformat.read(path, as_version=4), seed)
     client = NotebookClient(nb, timeout=timeout, kernel_name="python3", record_timing=False,
                             resources={"metadata": {"path": str(Path(path).parent.resolve())}})
