@@ -109,3 +109,18 @@ def test_measure_refuses_a_notebook_without_a_seed_parameter(tmp_path):
         measure(tmp_path / "x.ipynb", seeds=1, threads=(1,), out=None)
     with pytest.raises(FileNotFoundError):
         measure(tmp_path / "missing.ipynb", out=None)
+
+
+def test_code_hash_ignores_thresholds_and_prose_but_not_code():
+    from lecturekit.course.robustness import code_hash
+
+    def nb(*cells):
+        return nbformat.v4.new_notebook(cells=list(cells))
+
+    base = nb(nbformat.v4.new_markdown_cell("prose"), nbformat.v4.new_code_cell('claim("a", f(x, 2), ">", 0.8)'))
+    same = [nb(nbformat.v4.new_markdown_cell("other prose"), nbformat.v4.new_code_cell('claim("a", f(x, 2), ">", 0.8)')),
+            nb(nbformat.v4.new_markdown_cell("prose"), nbformat.v4.new_code_cell('claim("a", f(x, 2), ">=", 0.75)'))]
+    other = [nb(nbformat.v4.new_markdown_cell("prose"), nbformat.v4.new_code_cell('claim("a", f(x, 3), ">", 0.8)')),
+             nb(nbformat.v4.new_markdown_cell("prose"), nbformat.v4.new_code_cell('claim("b", f(x, 2), ">", 0.8)'))]
+    assert all(code_hash(n) == code_hash(base) for n in same)
+    assert all(code_hash(n) != code_hash(base) for n in other)

@@ -48,6 +48,8 @@ def main(argv=None) -> int:
     p_rob.add_argument("--timeout", type=int, default=900, help="seconds per cell")
     p_rob.add_argument("--out", default="data/results/claims_robustness.json",
                        help="JSON table to merge the distributions into ('' to write nothing)")
+    p_rob.add_argument("--cache", default=None,
+                       help="folder keeping finished settings (keyed by the notebook's code): resume after an interruption")
 
     p_links = sub.add_parser("update-links", help="point badges, install cells and project URLs at REPO_URL")
     p_links.add_argument("--root", default=".", help="repository root (default: the current folder)")
@@ -87,7 +89,7 @@ def main(argv=None) -> int:
         for nb in args.notebooks:
             try:
                 report = measure(nb, seeds=args.seeds, threads=args.threads, jobs=args.jobs,
-                                 timeout=args.timeout, out=args.out or None)
+                                 timeout=args.timeout, out=args.out or None, cache=args.cache)
             except (RobustnessError, FileNotFoundError) as err:
                 print(f"robustness: {nb}: {err}", file=sys.stderr)
                 return 2

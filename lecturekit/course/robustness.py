@@ -111,7 +111,7 @@ def run_once(path: str, seed: int, threads: int, result_file: str, timeout: int 
     start, error = time.perf_counter(), None
     try:
         client.execute()
-    except CellExecutionError as err:
+    except (CellExecutionError, TimeoutError) as err:       # nbclient's CellTimeoutError is a TimeoutError
         error = str(err).strip().splitlines()[-1][:500] if str(err).strip() else repr(err)
     wall = time.perf_counter() - start
     claims = [json.loads(line) for line in log.read_text().splitlines()] if log.is_file() else []
@@ -122,7 +122,29 @@ def run_once(path: str, seed: int, threads: int, result_file: str, timeout: int 
                                              "error": error, "claims": claims, "check_outputs": checked}))
 
 
-def _run_setting(path: Path, seed: int, threads: int, tmp: Path, timeout: int) -> dict:
+# A claim's operator and threshold never change what is measured: they are masked in code_hash,
+# so setting thresholds from a finished measurement does not invalidate it.
+_THRESHOLD = re.compile(r"""(claim\(.*,\s*)(["'](?:>=|<=|>|<)["']\s*,\s*[^,()]+?)(\s*\))""")
+
+
+def code_hash(nb) -> str:
+    """sha256 of a notebook's code cells (claim thresholds masked): what a measured value can
+    depend on. Prose, outputs and thresholds are not part of it."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for c in nb.cells:
+        if c.cell_type == "code":
+            h.update(_THRESHOLD.sub(r"\1<threshold>\3", c.source).encode() + b"\0")
+    return h.hexdigest()
+
+
+def _run_setting(path: Path, seed: int, threads: int, tmp: Path, timeout: int, cache: Path | None = None,
+                 digest: str = "") -> dict:
+    if cache is not None:
+        kept = cache / f"{path.stem}-{digest[:16]}-seed{seed}-threads{threads}.json"
+        if kept.is_file():
+            return json.loads(kept.read_text())
     result = tmp / f"seed{seed}_threads{threads}.json"
     cmd = [sys.executable, "-m", "lecturekit.course.robustness", str(path), str(seed), str(threads),
            str(result), str(timeout)]
@@ -130,7 +152,11 @@ def _run_setting(path: Path, seed: int, threads: int, tmp: Path, timeout: int) -
     if not result.is_file():
         return {"seed": seed, "threads": threads, "wall_s": None, "claims": [], "check_outputs": {},
                 "error": f"the run did not finish (exit {proc.returncode}): {proc.stderr.strip()[-500:]}"}
-    return json.loads(result.read_text())
+    run = json.loads(result.read_text())
+    if cache is not None and not run["error"]:
+        cache.mkdir(parents=True, exist_ok=True)
+        kept.write_text(json.dumps(run))                  # a finished setting is never run again
+    return run
 
 
 def machine_info() -> dict:
@@ -189,21 +215,29 @@ def keeps_margin(op: str, threshold: float, worst: float) -> bool:
 
 
 def measure(path, seeds=5, threads=(1, 2), jobs=1, timeout=900, out=DEFAULT_OUT,
-            sanitize=DEFAULT_SANITIZE, key: str | None = None, file=None) -> dict:
-    """Run every (seed, threads) setting of one notebook; print the table; merge it into ``out``."""
+            sanitize=DEFAULT_SANITIZE, key: str | None = None, file=None, cache=None) -> dict:
+    """Run every (seed, threads) setting of one notebook; print the table; merge it into ``out``.
+
+    ``cache``: a folder that keeps every finished setting, keyed by the notebook's code
+    (:func:`code_hash`): an interrupted measurement resumes where it stopped, and editing prose
+    does not force a re-run. Changing any code cell does.
+    """
     import nbformat
 
     file = file or sys.stdout
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"robustness: no notebook at {path}")
-    parameters_cell_index(nbformat.read(path, as_version=4))           # fail early and clearly
+    nb = nbformat.read(path, as_version=4)
+    parameters_cell_index(nb)                                          # fail early and clearly
+    digest = code_hash(nb)
+    cache = Path(cache) if cache else None
     seed_list = list(range(seeds)) if isinstance(seeds, int) else list(seeds)
     settings = [(s, t) for t in threads for s in seed_list]
     print(f"{path}: {len(settings)} runs (seeds {seed_list}, threads {list(threads)}, {jobs} at a time)",
           file=file, flush=True)
     with tempfile.TemporaryDirectory() as tmp, ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        futures = [pool.submit(_run_setting, path, s, t, Path(tmp), timeout) for s, t in settings]
+        futures = [pool.submit(_run_setting, path, s, t, Path(tmp), timeout, cache, digest) for s, t in settings]
         runs = []
         for f in futures:
             r = f.result()
@@ -212,7 +246,7 @@ def measure(path, seeds=5, threads=(1, 2), jobs=1, timeout=900, out=DEFAULT_OUT,
             print(f"  seed {r['seed']} threads {r['threads']}: {r['wall_s']} s, {len(r['claims'])} claims, {status}",
                   file=file, flush=True)
     claims, unstable = summarise(runs, load_sanitizers(sanitize))
-    report = {"measured": machine_info(), "seeds": seed_list, "threads": list(threads),
+    report = {"measured": machine_info(), "code_sha256": digest, "seeds": seed_list, "threads": list(threads),
               "runs": [{k: r[k] for k in ("seed", "threads", "wall_s", "error")} for r in runs],
               "claims": claims, "unstable_check_outputs": unstable}
     print_report(str(path), report, file=file)
