@@ -11,7 +11,6 @@ makes from its stored outputs and checks them against that table:
   they do not change what is measured), and its claims are the notebook's claims;
 * each threshold lies on the safe side of the worst measured value by the stated margin
   (``required_margin``: 0.02 or 5 % of the threshold, whichever is larger);
-* the stored value lies inside the measured range (the table belongs to this notebook);
 * the cells nbval compares printed the same text in every run.
 """
 
@@ -107,9 +106,6 @@ def test_every_threshold_keeps_its_margin_from_the_measured_distribution(path, t
         assert keeps_margin(s["op"], s["threshold"], worst), (
             f"{key}: {name!r} {s['op']} {s['threshold']:g} is too close to the worst of {m['n']} runs ({worst:.4f}); "
             f"it needs a margin of {required_margin(s['threshold']):.3f}: make the lesson stronger")
-        slack = 0.0015 + 1e-6   # the stored value is printed with 3 decimals
-        assert m["min"] - slack <= s["value"] <= m["max"] + slack, \
-            f"{key}: stored {name!r} = {s['value']} lies outside the measured [{m['min']:.4f}, {m['max']:.4f}]"
 
 
 @pytest.mark.parametrize("path", CLAIMING, ids=IDS)
