@@ -10,7 +10,7 @@ the cell's last expression) in one course style (:func:`course_style`, modest dp
               params_flops_plot
     live      plot_history, LiveCurves (the live training-curves callback of train.fit)
     widgets   clip_scrubber, early_recognition_explorer, anticipation_explorer (ipywidgets)
-    diagrams  fusion_diagram, shift_diagram (architecture diagrams drawn with matplotlib)
+    diagrams  fusion_diagram, shift_diagram, two_stream_diagram, ata_diagram (architecture diagrams drawn with matplotlib)
 
 Names load lazily: ``import lecturekit.viz`` imports neither matplotlib nor ipywidgets until a
 name is used.
@@ -35,6 +35,8 @@ _LAZY = {
 # --- further viz names (other issues) ---
 _LAZY["fusion_diagram"] = "diagrams"   # architecture diagram of the fusion networks (notebook 02)
 _LAZY["shift_diagram"] = "diagrams"    # TSM's temporal shift, before and after (notebook 04)
+_LAZY["two_stream_diagram"] = "diagrams"   # RGB stream + motion stream, late fusion (notebook 05)
+_LAZY["ata_diagram"] = "diagrams"      # ATA: align - attend - de-align (notebook 06)
 
 
 def __getattr__(name):

@@ -6,6 +6,11 @@
 
     shift_diagram    TSM's temporal shift on a (channels x frames) feature map, before and after
 
+    two_stream_diagram   the two-stream network: RGB stream, motion stream on stacked frame
+                     differences or flow, late fusion of the softmax scores (notebook 05)
+
+    ata_diagram      ATA's align - attend - de-align along patch trajectories (notebook 06)
+
 Every function returns a Figure outside pyplot (shown once in a notebook), in the course style.
 """
 
@@ -16,7 +21,7 @@ from dataclasses import dataclass
 
 from .style import course_style, new_figure
 
-__all__ = ["fusion_diagram", "shift_diagram"]
+__all__ = ["ata_diagram", "fusion_diagram", "shift_diagram", "two_stream_diagram"]
 
 _CONV = ("#f6c9c6", "#c0392b")      # (face, edge): convolution units
 _FC = ("#ffe6a8", "#d68910")        # fully connected units
@@ -230,4 +235,200 @@ def shift_diagram(*, channels: int = 8, frames: int = 6, fold_div: int = 4, titl
         fig.suptitle("the temporal shift (after Lin et al., ICCV 2019, Fig. 1): no weights, no multiply-adds;\n"
                      "the next 2D convolution at frame t now mixes frames t-1, t and t+1"
                      if title is None else title, fontsize=9)
+    return fig
+
+
+# --- two-stream and ATA diagrams (notebooks 05 and 06) -----------------------------------------
+
+def _flow_box(ax, x, y, w, h, text, face, edge, fontsize=7.5, **kw):
+    """A rounded box centred at (x, y) with ``text`` inside (diagram helper)."""
+    from matplotlib.patches import FancyBboxPatch
+
+    ax.add_patch(FancyBboxPatch((x - w / 2, y - h / 2), w, h, boxstyle="round,pad=0,rounding_size=0.08",
+                                facecolor=face, edgecolor=edge, lw=0.9, zorder=2))
+    ax.text(x, y, text, ha="center", va="center", fontsize=fontsize, zorder=3, **kw)
+
+
+def _flow_arrow(ax, start, end, text=None, color="0.25", rad=0.0, fontsize=6.5, offset=(0.0, 0.12), zorder=1):
+    """An arrow from ``start`` to ``end`` with an optional label at its middle (diagram helper)."""
+    from matplotlib.patches import FancyArrowPatch
+
+    ax.add_patch(FancyArrowPatch(start, end, arrowstyle="-|>", mutation_scale=9, color=color, lw=0.9,
+                                 connectionstyle=f"arc3,rad={rad}", zorder=zorder))
+    if text:
+        ax.text((start[0] + end[0]) / 2 + offset[0], (start[1] + end[1]) / 2 + offset[1], text,
+                ha="center", va="bottom", fontsize=fontsize, color="0.3")
+
+
+def _flow_axes(fig, xlim, ylim, ax=None):
+    ax = ax if ax is not None else fig.add_subplot(1, 1, 1)
+    ax.set_xlim(*xlim)
+    ax.set_ylim(*ylim)
+    ax.set_aspect("equal")
+    ax.axis("off")
+    return ax
+
+
+def _frame_stack(ax, x, y, n, size, colours, dx=0.16, dy=0.12, label=None):
+    """``n`` overlapping square frames, the first at (x, y) (lower left), later ones behind-right."""
+    from matplotlib.patches import Rectangle
+
+    for i in reversed(range(n)):
+        ax.add_patch(Rectangle((x + i * dx, y + i * dy), size, size, facecolor=colours[i % len(colours)],
+                               edgecolor="0.25", lw=0.7, zorder=2 + (n - i) * 0.01))
+    if label:
+        ax.text(x + (size + (n - 1) * dx) / 2, y - 0.12, label, ha="center", va="top", fontsize=6.5, color="0.25")
+
+
+def _conv_tower(ax, x, y, widths, heights, face, edge, gap=0.08):
+    """A ConvNet drawn as a row of shrinking slabs starting at x, centred on y; returns its right end."""
+    from matplotlib.patches import Rectangle
+
+    for w, h in zip(widths, heights):
+        ax.add_patch(Rectangle((x, y - h / 2), w, h, facecolor=face, edgecolor=edge, lw=0.8, zorder=2))
+        x += w + gap
+    return x - gap
+
+
+def two_stream_diagram(*, motion: str = "difference", frames: int = 8, stack: int = 7, title: str | None = None):
+    """The two-stream network of Simonyan & Zisserman as a block diagram.
+
+    After Fig. 1 of "Two-Stream Convolutional Networks for Action Recognition in Videos"
+    (NeurIPS 2014, https://arxiv.org/abs/1406.2199), redrawn for the course's small model
+    (``build_model("twostream_diff")`` / ``"twostream"``): the **spatial stream** classifies RGB
+    frames (appearance), the **temporal stream** classifies a stack of ``stack`` motion fields
+    (RGB differences ``x[t+1] - x[t]``, 3 channels each, or optical flow ``(u, v)``, 2 channels
+    each) stacked on the channel axis, and **late fusion** averages the two streams' softmax
+    scores. Each stream has its own loss during training.
+
+    Args:
+        motion: ``"difference"`` (3L channels) or ``"flow"`` (2L channels).
+        frames: T, the clip length drawn at the input.
+        stack: L, the number of motion fields in the temporal stream's input.
+        title: the figure's title (``None``: a default one; ``""``: none).
+    """
+    if motion not in ("difference", "flow"):
+        raise ValueError(f"two_stream_diagram: motion must be 'difference' or 'flow', got {motion!r}")
+    if frames < 2 or not 1 <= stack <= frames - 1:
+        raise ValueError(f"two_stream_diagram: need frames >= 2 and 1 <= stack <= frames - 1, got {frames}, {stack}")
+    per = 3 if motion == "difference" else 2
+    motion_text = (f"{stack} frame differences\n$x_{{t+1}} - x_t$: {per * stack} channels" if motion == "difference"
+                   else f"{stack} optical-flow fields\n$(u, v)$: {per * stack} channels")
+    with course_style():
+        fig = new_figure(figsize=(8.6, 3.9))
+        ax = _flow_axes(fig, (-0.2, 10.3), (-0.45, 4.75))
+        blue, red = ("#d6e6f5", "#1f5f99"), ("#f6d3cf", "#a93226")
+        # input clip
+        _frame_stack(ax, 0.0, 1.75, min(frames, 6), 0.9, ["#7fa7c9", "#9bbbd6", "#b5cde2"],
+                     label=f"video clip\n{frames} RGB frames")
+        # spatial branch
+        _frame_stack(ax, 2.3, 3.25, 1, 0.7, ["#7fa7c9"], label="RGB frame(s)\n3 channels each")
+        _flow_arrow(ax, (1.35, 2.75), (2.2, 3.55), rad=-0.2)
+        end = _conv_tower(ax, 3.55, 3.6, [0.22, 0.2, 0.18, 0.16, 0.14], [1.1, 0.9, 0.7, 0.5, 0.35], *blue)
+        ax.text(4.2, 4.35, "spatial stream ConvNet\n(appearance: which object)", ha="center", fontsize=7, color=blue[1])
+        _flow_arrow(ax, (3.05, 3.6), (3.5, 3.6))
+        _flow_box(ax, end + 0.85, 3.6, 1.15, 0.55, "class scores\n$s^{spatial}$", *blue)
+        _flow_box(ax, end + 2.45, 3.6, 1.05, 0.55, "softmax", *blue)
+        _flow_arrow(ax, (end + 0.05, 3.6), (end + 0.27, 3.6))
+        _flow_arrow(ax, (end + 1.43, 3.6), (end + 1.92, 3.6))
+        # temporal branch
+        _frame_stack(ax, 2.3, 0.25, min(stack, 5), 0.7, ["#555555", "#777777", "#999999"],
+                     dx=0.08, dy=0.06, label=motion_text)
+        _flow_arrow(ax, (1.35, 1.75), (2.2, 0.85), rad=0.2)
+        ax.text(1.45, 1.05, "$x_{t+1} - x_t$" if motion == "difference" else "flow", fontsize=6.5, color="0.3",
+                ha="right")
+        end2 = _conv_tower(ax, 3.55, 0.6, [0.22, 0.2, 0.18, 0.16, 0.14], [1.1, 0.9, 0.7, 0.5, 0.35], *red)
+        ax.text(4.2, 1.25, "temporal stream ConvNet\n(motion: which way it moves)", ha="center", va="bottom",
+                fontsize=7, color=red[1])
+        _flow_arrow(ax, (3.05, 0.6), (3.5, 0.6))
+        _flow_box(ax, end2 + 0.85, 0.6, 1.15, 0.55, "class scores\n$s^{temporal}$", *red)
+        _flow_box(ax, end2 + 2.45, 0.6, 1.05, 0.55, "softmax", *red)
+        _flow_arrow(ax, (end2 + 0.05, 0.6), (end2 + 0.27, 0.6))
+        _flow_arrow(ax, (end2 + 1.43, 0.6), (end2 + 1.92, 0.6))
+        # late fusion
+        fx = end + 4.35
+        _flow_box(ax, fx, 2.1, 1.55, 0.95, "late fusion\naverage of the\ntwo softmaxes", "#e6f2e6", "#2e7d32")
+        _flow_arrow(ax, (end + 2.98, 3.6), (fx - 0.4, 2.6), rad=-0.15)
+        _flow_arrow(ax, (end2 + 2.98, 0.6), (fx - 0.4, 1.6), rad=0.15)
+        _flow_box(ax, fx, 0.55, 1.35, 0.55, "prediction\n$p(k \\mid$ clip$)$", "#cfe8cf", "#2e7d32")
+        _flow_arrow(ax, (fx, 1.6), (fx, 0.85))
+        ax.text(end + 1.65, 2.1, "training: one loss per stream\n(cross-entropy on each\nstream's scores)",
+                ha="center", va="center", fontsize=6.5, color="0.35", style="italic")
+        fig.suptitle("two-stream network (after Simonyan & Zisserman, NeurIPS 2014, Fig. 1): appearance and motion\n"
+                     "are classified separately and fused late" if title is None else title, fontsize=9)
+    return fig
+
+
+def ata_diagram(*, frames: int = 3, grid: int = 3, title: str | None = None):
+    """Alignment-guided temporal attention (ATA): align -> attend -> de-align, as a picture.
+
+    After Zhao, Li, Guo, Lu, "Alignment-guided Temporal Attention for Video Action Recognition"
+    (NeurIPS 2022, https://arxiv.org/abs/2210.00132), redrawn for the course. Left: ``frames``
+    frames of ``grid x grid`` patch tokens with one object that moves to a new cell in every frame;
+    plain temporal attention looks along a **fixed position** (cyan), ATA along the **aligned
+    trajectory** (magenta) found by a parameter-free one-to-one matching of neighbouring frames.
+    Right: the block, as lecturekit implements it (``lecturekit.models.ata``): LayerNorm, align
+    (permutation pi_t per frame, no parameters, no gradient), temporal multi-head self-attention
+    along every trajectory, de-align (pi_t^-1), residual; then spatial attention and the MLP.
+    """
+    if frames < 2 or grid < 2 or frames > grid * grid:
+        raise ValueError(f"ata_diagram: need 2 <= frames <= grid**2 and grid >= 2, got frames={frames}, grid={grid}")
+    with course_style():
+        from matplotlib.patches import Rectangle
+
+        fig = new_figure(figsize=(10.0, 3.9))
+        fig.set_layout_engine("none")
+        left = fig.add_axes((0.0, 0.0, 0.5, 0.86))
+        right = fig.add_axes((0.5, 0.0, 0.5, 0.86))
+        cell, gap = 0.5, 0.75
+        span = grid * cell
+        _flow_axes(fig, (-0.3, frames * (span + gap) - gap + 0.3), (-1.35, span + 0.75), ax=left)
+        path = [(t * (grid + 1) + t // grid) % (grid * grid) for t in range(frames)]   # a new cell per frame
+        start = path[0]
+        rng = [0.55, 0.7, 0.62, 0.78, 0.5, 0.66, 0.74, 0.58, 0.69]
+        centres = []
+        for t in range(frames):
+            x0 = t * (span + gap)
+            for p in range(grid * grid):
+                r, c = divmod(p, grid)
+                x, y = x0 + c * cell, span - (r + 1) * cell
+                g = rng[p % len(rng)]
+                face = "#e74c3c" if p == path[t] else (g, g, g * 0.95)
+                left.add_patch(Rectangle((x, y), cell, cell, facecolor=face, edgecolor="white", lw=1.2, zorder=2))
+            for p, colour, lw in ((start, "#00bcd4", 2.2), (path[t], "#d81b60", 1.6)):
+                r, c = divmod(p, grid)
+                left.add_patch(Rectangle((x0 + c * cell + 0.03, span - (r + 1) * cell + 0.03), cell - 0.06,
+                                         cell - 0.06, fill=False, edgecolor=colour, lw=lw, zorder=3))
+            r, c = divmod(path[t], grid)
+            centres.append((x0 + (c + 0.5) * cell, span - (r + 0.5) * cell))
+            left.text(x0 + span / 2, span + 0.12, f"frame {t + 1}", ha="center", va="bottom", fontsize=7.5)
+        for a, b in zip(centres, centres[1:]):
+            _flow_arrow(left, a, b, color="#d81b60", rad=-0.25, zorder=4)
+        left.text(frames * (span + gap) / 2 - gap / 2, -0.25,
+                  "cyan: plain temporal attention at a fixed position (object seen once)\n"
+                  "magenta: ATA's aligned trajectory (a one-to-one patch matching\n"
+                  "between neighbouring frames, no parameters) follows the object",
+                  ha="center", va="top", fontsize=6.8, color="0.25")
+        # the block
+        _flow_axes(fig, (0, 10), (-0.6, 6.0), ax=right)
+        grey, green, purple = ("#eeeeee", "0.35"), ("#e6f2e6", "#2e7d32"), ("#efe3f5", "#7b1fa2")
+        y = 5.35
+        steps = [
+            ("tokens $X_t \\in \\mathbb{R}^{P \\times D}$, $t = 1..T$", grey),
+            ("LayerNorm", grey),
+            ("1. align: $\\tilde X_t = X_t[\\pi_t]$, $\\pi_t$ = one-to-one matching of\n"
+             "cosine similarities to the aligned frame $t-1$ (no parameters, no gradient)", purple),
+            ("2. attend: temporal MSA along every trajectory (slot $p$ of $\\tilde X_1..\\tilde X_T$)", green),
+            ("3. de-align: $Z_t = \\tilde Z_t[\\pi_t^{-1}]$, every token back to its position", purple),
+            ("residual: $X \\leftarrow X + Z$; then spatial MSA and MLP (as in a divided block)", grey),
+        ]
+        for i, (text, (face, edge)) in enumerate(steps):
+            _flow_box(right, 5.0, y, 9.2, 0.68, text, face, edge, fontsize=6.8)
+            if i:
+                _flow_arrow(right, (5.0, y + 0.98 - 0.34), (5.0, y + 0.34))
+            y -= 0.98
+        right.text(5.0, y + 0.45, "same parameters as plain temporal attention (steps 1 and 3 only permute tokens)",
+                   ha="center", va="top", fontsize=6.8, color="0.3", style="italic")
+        fig.suptitle("ATA: align - attend - de-align (after Zhao et al., NeurIPS 2022; drawn for the course's "
+                     "implementation)" if title is None else title, fontsize=9)
     return fig
