@@ -199,10 +199,30 @@ def _copy_notebooks(work: Path) -> None:
             shutil.copy2(nb, dst / nb.name)
 
 
+_TMP_PREFIX = "lecturekit-outside-"
+
+
+def _remove_stale_envs() -> None:
+    """Remove temporary environments of sessions that were killed before their clean-up ran
+    (the folder name carries the pid of the pytest process that made it)."""
+    for old in Path(tempfile.gettempdir()).glob(f"{_TMP_PREFIX}*-*"):
+        pid = old.name[len(_TMP_PREFIX):].split("-", 1)[0]
+        if not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            shutil.rmtree(old, ignore_errors=True)
+        except PermissionError:
+            pass  # another user's live process
+
+
 def prepare(root: Path | None = None, log=print) -> OutsideEnv:
     """Build (or refresh) the out-of-checkout environment in ``root`` (a new temporary folder by
     default) and return it. ``root`` must lie outside the checkout."""
-    root = Path(root or tempfile.mkdtemp(prefix="lecturekit-outside-")).resolve()
+    if root is None:
+        _remove_stale_envs()
+    root = Path(root or tempfile.mkdtemp(prefix=f"{_TMP_PREFIX}{os.getpid()}-")).resolve()
     if _inside(root, ROOT):
         raise ValueError(f"{root} is inside the checkout {ROOT}: the point is to run outside it")
     root.mkdir(parents=True, exist_ok=True)
