@@ -140,9 +140,9 @@ def code_hash(nb) -> str:
 
 
 def _run_setting(path: Path, seed: int, threads: int, tmp: Path, timeout: int, cache: Path | None = None,
-                 digest: str = "") -> dict:
+                 code_sha: str = "") -> dict:
     if cache is not None:
-        kept = cache / f"{path.stem}-{digest[:16]}-seed{seed}-threads{threads}.json"
+        kept = cache / f"{path.stem}-{code_sha[:16]}-seed{seed}-threads{threads}.json"
         if kept.is_file():
             return json.loads(kept.read_text())
     result = tmp / f"seed{seed}_threads{threads}.json"
@@ -230,14 +230,14 @@ def measure(path, seeds=5, threads=(1, 2), jobs=1, timeout=900, out=DEFAULT_OUT,
         raise FileNotFoundError(f"robustness: no notebook at {path}")
     nb = nbformat.read(path, as_version=4)
     parameters_cell_index(nb)                                          # fail early and clearly
-    digest = code_hash(nb)
+    code_sha = code_hash(nb)
     cache = Path(cache) if cache else None
     seed_list = list(range(seeds)) if isinstance(seeds, int) else list(seeds)
     settings = [(s, t) for t in threads for s in seed_list]
     print(f"{path}: {len(settings)} runs (seeds {seed_list}, threads {list(threads)}, {jobs} at a time)",
           file=file, flush=True)
     with tempfile.TemporaryDirectory() as tmp, ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        futures = [pool.submit(_run_setting, path, s, t, Path(tmp), timeout, cache, digest) for s, t in settings]
+        futures = [pool.submit(_run_setting, path, s, t, Path(tmp), timeout, cache, code_sha) for s, t in settings]
         runs = []
         for f in futures:
             r = f.result()
@@ -246,7 +246,7 @@ def measure(path, seeds=5, threads=(1, 2), jobs=1, timeout=900, out=DEFAULT_OUT,
             print(f"  seed {r['seed']} threads {r['threads']}: {r['wall_s']} s, {len(r['claims'])} claims, {status}",
                   file=file, flush=True)
     claims, unstable = summarise(runs, load_sanitizers(sanitize))
-    report = {"measured": machine_info(), "code_sha256": digest, "seeds": seed_list, "threads": list(threads),
+    report = {"measured": machine_info(), "code_sha256": code_sha, "seeds": seed_list, "threads": list(threads),
               "runs": [{k: r[k] for k in ("seed", "threads", "wall_s", "error")} for r in runs],
               "claims": claims, "unstable_check_outputs": unstable}
     print_report(str(path), report, file=file)
