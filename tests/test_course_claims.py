@@ -124,3 +124,20 @@ def test_code_hash_ignores_thresholds_and_prose_but_not_code():
              nb(nbformat.v4.new_markdown_cell("prose"), nbformat.v4.new_code_cell('claim("b", f(x, 2), ">", 0.8)'))]
     assert all(code_hash(n) == code_hash(base) for n in same)
     assert all(code_hash(n) != code_hash(base) for n in other)
+
+
+def test_report_uses_the_thresholds_the_notebook_asserts_now():
+    """A cached run carries the threshold of its day; the report must use today's."""
+    from lecturekit.course.robustness import asserted_thresholds, summarise
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell('claim("acc", acc, ">", 0.8)\nclaim("loss ratio", r, "<=", 1_000)\n'
+                                          'claim(f"pair {k}", v, ">", 0.5)')]
+    assert asserted_thresholds(nb) == {"acc": (">", 0.8), "loss ratio": ("<=", 1000.0)}
+    old = {"claims": [{"name": "acc", "value": 0.9, "op": ">", "threshold": 0.5}], "check_outputs": {}, "error": None}
+    new = {"claims": [{"name": "acc", "value": 0.86, "op": ">", "threshold": 0.8}], "check_outputs": {}, "error": None}
+    claims, _ = summarise([old, new], asserted=asserted_thresholds(nb))
+    assert claims["acc"]["threshold"] == 0.8 and claims["acc"]["min"] == 0.86
+    assert claims["acc"]["keeps_margin"] is True                   # 0.86 - 0.8 >= max(0.02, 0.04)
+    with pytest.raises(RobustnessError, match="different thresholds"):
+        summarise([old, new])                                      # nothing says which one holds now

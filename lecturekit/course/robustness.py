@@ -178,13 +178,34 @@ def machine_info() -> dict:
     return info
 
 
-def summarise(runs: list[dict], sanitizers=()) -> tuple[dict, list[str]]:
-    """Per-claim distributions and the check-output cells whose text differs between runs."""
+_CLAIM_CALL = re.compile(r"""claim\(\s*(["'])(?P<name>[^"'{}]+?)\1\s*,.*?,\s*["'](?P<op>>=|<=|>|<)["']\s*,"""
+                         r"""\s*(?P<threshold>[-+]?[0-9][0-9_]*(?:\.[0-9_]*)?(?:[eE][-+]?[0-9]+)?)\s*\)""")
+
+
+def asserted_thresholds(nb) -> dict[str, tuple[str, float]]:
+    """``{claim name: (op, threshold)}`` of every ``claim("name", value, "op", number)`` written
+    with a literal name and threshold in the notebook's code cells, as the notebook asserts them NOW."""
+    out = {}
+    for c in nb.cells:
+        if c.cell_type == "code":
+            for m in _CLAIM_CALL.finditer(c.source):
+                out[m["name"]] = (m["op"], float(m["threshold"].replace("_", "")))
+    return out
+
+
+def summarise(runs: list[dict], sanitizers=(), asserted: dict | None = None) -> tuple[dict, list[str]]:
+    """Per-claim distributions and the check-output cells whose text differs between runs.
+
+    ``asserted`` (:func:`asserted_thresholds`): the thresholds the notebook asserts now. They win
+    over the ones recorded in the runs, which may come from the cache and predate a threshold
+    change (thresholds are masked in :func:`code_hash`: changing one does not re-run anything)."""
+    asserted = asserted or {}
     claims: dict[str, dict] = {}
     for run in runs:
         for c in run["claims"]:
-            entry = claims.setdefault(c["name"], {"op": c["op"], "threshold": c["threshold"], "values": []})
-            if entry["op"] != c["op"] or entry["threshold"] != c["threshold"]:
+            op, threshold = asserted.get(c["name"], (c["op"], c["threshold"]))
+            entry = claims.setdefault(c["name"], {"op": op, "threshold": threshold, "values": []})
+            if c["name"] not in asserted and (entry["op"] != c["op"] or entry["threshold"] != c["threshold"]):
                 raise RobustnessError(f"claim {c['name']!r} is made twice with different thresholds")
             entry["values"].append(c["value"])
     for entry in claims.values():
@@ -245,7 +266,7 @@ def measure(path, seeds=5, threads=(1, 2), jobs=1, timeout=900, out=DEFAULT_OUT,
             status = "ok" if not r["error"] else f"ERROR {r['error']}"
             print(f"  seed {r['seed']} threads {r['threads']}: {r['wall_s']} s, {len(r['claims'])} claims, {status}",
                   file=file, flush=True)
-    claims, unstable = summarise(runs, load_sanitizers(sanitize))
+    claims, unstable = summarise(runs, load_sanitizers(sanitize), asserted_thresholds(nb))
     report = {"measured": machine_info(), "code_sha256": code_sha, "seeds": seed_list, "threads": list(threads),
               "runs": [{k: r[k] for k in ("seed", "threads", "wall_s", "error")} for r in runs],
               "claims": claims, "unstable_check_outputs": unstable}
