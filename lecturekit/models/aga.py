@@ -12,8 +12,9 @@ predicts the next action, and stores (key = its prediction, value = the frame em
 FIFO memory of the last S steps. The query is a moving average of its own recent predictions.
 Because queries and keys live in action space, the trained attention can be probed with
 hand-picked actions (``lecturekit.analysis.aga``). The paper's equations were not available to
-us; the steps are numbered as in the course digest (models/AGA_IA_HORST.md, Sec. 2b), which
-follows the released code:
+us; the steps below are numbered by us and follow the released code (``AGA.forward`` and
+``AGA.grab_state`` in model.py), which the default ``variant="released"`` reproduces layer for
+layer (the query rule of step (3) aside, see below):
 
     (1) e_t = SN_e( W_e Drop(ReLU(LN(f_t))) )                       frame embedding, (B, H)
     (2) t = 0: memory empty, no attention, no gate:  z_0 = SN_h(e_0)
@@ -21,15 +22,18 @@ follows the released code:
     (4) memory read: keys y_{t-S'..t-1} (logits), values e_{t-S'..t-1},  S' = min(t, S)
     (5) E_Q(q) = W_q ReLU(Drop(LN_K(q))),  E_K(y) = W_k ReLU(Drop(LN_K(y)))   K -> d
     (6) a^h_j = softmax_j( Q^h · K^h_j / sqrt(d_h) ),  Q = W_Q RMS(E_Q(q_t)),
-        K = W_K RMS(E_K(y_j)),  V = W_V RMS(e_j);   c = Drop(W_O concat_h Σ_j a^h_j V^h_j)
+        K = W_K RMS(E_K(y_j)),  V = W_V RMS(e_j);   c = Drop_a(W_O concat_h Σ_j a^h_j V^h_j)
         c <- c + FFN(RMS(c));   h~_t = SN_h(c)                         history context, (B, H)
-    (7) g_t = σ( W_g2 Drop(ReLU(W_g1 RMS([e_t ; h~_t]))) ),  z_t = g_t ⊙ h~_t + (1 − g_t) ⊙ e_t
+    (7) g_t = σ( W_g2 Drop(ReLU(W_g1 [e_t ; h~_t])) ),  z_t = g_t ⊙ h~_t + (1 − g_t) ⊙ e_t
     (8) y_t = W_c Drop(ReLU(LN(z_t)))                                  logits, (B, K)
     (9) memory write: push (y_t, e_t); keep the last S. y_t is NOT detached: gradients flow
         back through every stored prediction (full back-propagation through time).
 
 LN = LayerNorm, RMS(x) = g ⊙ x / sqrt(mean(x²)), SN(x) = g ⊙ x / ‖x‖₂ (ScaleNorm with a
-gain vector). No positional encoding anywhere: the memory is an unordered set.
+gain vector, initialised to 1 as in the code). FFN = Linear(H, H/2), GELU, Drop_a,
+Linear(H/2, H), Drop_a. Drop has rate ``dropout``, Drop_a rate ``attention_dropout`` (the
+code's names; both 0.6): the attention weights a^h_j themselves are not dropped. No
+positional encoding anywhere: the memory is an unordered set.
 
 The ablation ladder (constructor switches; table rows ``aga_pixel``, ``aga_iam``, ``aga_nogate``):
     attention="pixel"   dot-product attention over frames: query = W_p e_t (H -> d), keys =
@@ -44,30 +48,49 @@ Where code and paper disagree, and what we chose
       q_t = α p_{t-1} + (1 − α) softmax(q_{t-1}): softmax of a probability vector over K
       classes is nearly uniform, so older predictions are practically erased (after two
       one-hot steps the older action keeps ~1e-4 of the mass, 0.16 with the textbook EMA).
-      ``query="ema_released"`` reproduces the code.
+      ``query="ema_released"`` reproduces the code. This is the only default that departs
+      from the released code.
     - Keys are logits (the code's ``key_prob=False``); after LN_K this equals log-probabilities.
       The query is a probability vector.
-    - Parameter count. The layers the course digest lists (the steps above without the RMS of
-      step 7) account for 31,666,262 parameters in the paper configuration; the released
-      module has 31,670,358. We place the missing 4,096 (= 2·H) as the gain of an RMS
-      pre-norm on the gate input [e_t ; h~_t] (every other MLP of the model is
-      pre-normalised). This placement is our reconstruction, not read in the code: it agrees
-      with the digest's rounded per-block sizes (gate 3.15 M), as would a 2·H-parameter norm
-      inside the attention block (14.70 M); nothing we could read decides between the two.
-      Our pixel baseline has 31,953,118 parameters; the released ``iam=False`` module has
-      33,909,914, exactly one action encoder (LN_K + K -> d, 1,956,796) more: we build only
-      the modules pixel attention uses.
+Parameter count (paper configuration)
+    The released module has 31,670,358 parameters (``PAPER_PARAMS``), and so has ours. Its
+    forward pass uses 31,666,262 of them (``PAPER_USED_PARAMS``): the FFN of step (6) is
+    wrapped in the same pre-norm block as the attention, which builds RMSNorm gains for a
+    query, a key and a value input, but the FFN is called with one input only, so the key and
+    value gains (2·H = 4,096) are never read. We keep them, as
+    ``retrieve.unused_ffn_k_gain`` and ``retrieve.unused_ffn_v_gain``, so that the counts and
+    the parameter lists match the code one to one; they never receive a gradient
+    (``PARAMETERS_WITHOUT_GRADIENT``; ``num_parameters(used_only=True)`` leaves them out).
+    Our pixel baseline has 31,953,118 parameters; the released ``iam=False`` module has
+    33,909,914, exactly one action encoder (LN_K + K -> d, 1,956,796) more, which it builds
+    but pixel attention never calls: we build only the modules pixel attention uses.
+The earlier reconstruction (``variant="legacy"``)
+    Before the released code was checked layer by layer, this module put an RMSNorm(2H) on the
+    gate input [e_t ; h~_t] (its 4,096 gains stood in for the unused ones above, so the total
+    was the same), started the ScaleNorm gains at sqrt(H), dropped the attention weights at
+    rate ``attention_dropout`` and used rate ``dropout`` after W_O and in the FFN.
+    ``variant="legacy"`` keeps that module (same parameter names, no unused gains) for results
+    produced with it. With the same weights it computes the released function but for the
+    gate's RMSNorm (and the RMSNorms' epsilon, see below). That norm is the identity as long as
+    both ScaleNorm gains are uniform at sqrt(H), legacy's initialisation ([e_t ; h~_t] then
+    has RMS 1 already), and multiplies the gate input by sqrt(H) at the released gains 1. In
+    the paper configuration, from the same random weights, each variant with its own
+    initialisation: max |logit difference| 0.22 over a 30-step clip (logits up to 1.8).
 Training (the released train.py; the losses live in ``lecturekit.losses``)
     ``dense_next_step_loss``: every step predicts the action in progress at the next sampled
     frame, the last step the annotated future action (counted twice); class weights
     ``inverse_sqrt_class_weights`` (1/sqrt(n_c + 1), mean 1); AdamW lr 2e-4, weight decay 1e-2,
     cosine schedule, 50 epochs, batch 128; 30 frames at 1 fps before tau_a = 1 s.
 Simplified
-    - RMSNorm uses PyTorch's machine-epsilon guard (the code has none); ScaleNorm divides by
-      max(‖x‖, 1e-6). ScaleNorm gains start at sqrt(H) (Nguyen & Salazar 2019); the code's
-      initialisation was not recorded.
+    - The RMSNorms add eps = 1e-30 under the square root (the code adds nothing), so that an
+      all-zero input gives zeros rather than NaN; for any other input it vanishes in rounding
+      (a unit-norm vector of width H has mean square 1/H). PyTorch's default, the dtype's
+      machine epsilon (1.2e-7 in float32), does not: at the released ScaleNorm gains it moves
+      the logits by ~1e-4 in float32. ``variant="legacy"`` keeps that default.
     - ``top1_only``, ``key_prob``, ``random_inductive_perturb``, teacher forcing (``gt=``),
-      the scalar gate and the LSTM query of the code are not implemented.
+      the scalar gate (``single_value_gate``), ``down_ratio`` other than 4 for the gate, and the
+      LSTM query of the code are not implemented; ``bottleneck`` sets d separately from the
+      gate's H/4.
 Shapes (letters defined in lecturekit/layers/shapes.py; S = memory slots)
     features (B, T, D) -> logits (B, T, K); the anticipation is the LAST step.
 """
@@ -84,17 +107,22 @@ from torch import Tensor, nn
 from ..layers.shapes import check_sequence
 
 QUERIES = ("ema", "ema_released", "last")
+VARIANTS = ("released", "legacy")
 
 
 class ScaleNorm(nn.Module):
-    """SN(x) = g ⊙ x / ‖x‖₂ over the last axis, with a learned gain vector g (init sqrt(dim))."""
+    """SN(x) = g ⊙ x / ‖x‖₂ over the last axis, with a learned gain vector g.
 
-    def __init__(self, dim: int):
+    The gain starts at ``init`` (1, as released; the ``legacy`` variant passes sqrt(dim)). The
+    norm is guarded by max(‖x‖₂, 1e-12) (``F.normalize``, as released).
+    """
+
+    def __init__(self, dim: int, init: float = 1.0):
         super().__init__()
-        self.weight = nn.Parameter(torch.full((dim,), math.sqrt(dim)))
+        self.weight = nn.Parameter(torch.full((dim,), float(init)))
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.weight * x / x.norm(dim=-1, keepdim=True).clamp_min(1e-6)
+        return self.weight * F.normalize(x, p=2.0, dim=-1)
 
 
 def _action_encoder(num_classes: int, bottleneck: int, dropout: float) -> nn.Sequential:
@@ -106,24 +134,38 @@ class Retrieve(nn.Module):
     """One query against S' memory entries: RMS-pre-normed multi-head attention + FFN. Step (6).
 
     No residual around the attention (the query lives in another space than the values);
-    a pre-norm residual FFN follows.
+    a pre-norm residual FFN follows. ``dropout`` acts after the output projection W_O and twice
+    in the FFN (the released placement; AGA passes its ``attention_dropout`` here);
+    ``weight_dropout`` (the ``legacy`` variant only) also drops attention weights. ``norm_eps``
+    is the RMSNorms' guard (None: PyTorch's machine epsilon, the ``legacy`` variant).
+
+    ``ffn_kv_gains=True`` adds ``unused_ffn_k_gain`` and ``unused_ffn_v_gain`` (H each, ones):
+    the released FFN sits in the same pre-norm wrapper as the attention, which builds RMSNorm
+    gains for a query, a key and a value input, and is then called with its query input only.
+    The two gains are kept so that the parameter count equals the released module's; the
+    forward pass never reads them and they never receive a gradient.
 
     Shape: query (B, d_q), keys (B, S', d_k), values (B, S', H) -> context (B, H),
     weights (B, heads, S') summing to 1 over S'.
     """
 
-    def __init__(self, query_dim: int, key_dim: int, hidden: int, heads: int, dropout: float, attention_dropout: float):
+    def __init__(self, query_dim: int, key_dim: int, hidden: int, heads: int, dropout: float,
+                 weight_dropout: float | None = None, ffn_kv_gains: bool = True, norm_eps: float | None = 1e-30):
         super().__init__()
         if hidden % heads:
             raise ValueError(f"hidden {hidden} must be divisible by heads {heads}")
         self.heads = heads
-        self.norm_q, self.norm_k, self.norm_v = nn.RMSNorm(query_dim), nn.RMSNorm(key_dim), nn.RMSNorm(hidden)
+        self.norm_q, self.norm_k, self.norm_v = (nn.RMSNorm(n, eps=norm_eps) for n in (query_dim, key_dim, hidden))
         self.w_q = nn.Linear(query_dim, hidden)
         self.w_k = nn.Linear(key_dim, hidden)
         self.w_v = nn.Linear(hidden, hidden)
         self.w_o = nn.Linear(hidden, hidden)
-        self.attn_drop, self.drop = nn.Dropout(attention_dropout), nn.Dropout(dropout)
-        self.norm_ffn = nn.RMSNorm(hidden)
+        self.attn_drop = nn.Identity() if weight_dropout is None else nn.Dropout(weight_dropout)
+        self.drop = nn.Dropout(dropout)
+        self.norm_ffn = nn.RMSNorm(hidden, eps=norm_eps)
+        if ffn_kv_gains:                                                # built, never used (see above)
+            self.unused_ffn_k_gain = nn.Parameter(torch.ones(hidden))
+            self.unused_ffn_v_gain = nn.Parameter(torch.ones(hidden))
         self.ffn = nn.Sequential(nn.Linear(hidden, hidden // 2), nn.GELU(), nn.Dropout(dropout),
                                  nn.Linear(hidden // 2, hidden), nn.Dropout(dropout))
 
@@ -151,16 +193,22 @@ class Retrieve(nn.Module):
 
 
 class Gate(nn.Module):
-    """g = σ(W_2 Drop(ReLU(W_1 RMS([e ; h~])))): element-wise, 2H -> H/4 -> H. Step (7)."""
+    """g = σ(W_2 Drop(ReLU(W_1 [e ; h~]))): element-wise, 2H -> H/4 -> H. Step (7).
 
-    def __init__(self, hidden: int, dropout: float):
+    ``mlp`` is the released gate (the code's ``selector``): Linear(2H, H/4), ReLU, Dropout,
+    Linear(H/4, H), Sigmoid. ``norm=True`` (the ``legacy`` variant) puts an RMSNorm(2H) on the
+    input first; ``self.norm`` is None otherwise.
+    """
+
+    def __init__(self, hidden: int, dropout: float, norm: bool = False):
         super().__init__()
-        self.norm = nn.RMSNorm(2 * hidden)
+        self.norm = nn.RMSNorm(2 * hidden) if norm else None
         self.mlp = nn.Sequential(nn.Linear(2 * hidden, hidden // 4), nn.ReLU(), nn.Dropout(dropout),
-                                 nn.Linear(hidden // 4, hidden))
+                                 nn.Linear(hidden // 4, hidden), nn.Sigmoid())
 
     def forward(self, frame: Tensor, history: Tensor) -> Tensor:
-        return torch.sigmoid(self.mlp(self.norm(torch.cat([frame, history], dim=-1))))   # (B, H)
+        u = torch.cat([frame, history], dim=-1)                                  # (B, 2H)
+        return self.mlp(u if self.norm is None else self.norm(u))                # (B, H)
 
 
 class AGAStep(NamedTuple):
@@ -202,8 +250,9 @@ class AGA(nn.Module):
         bottleneck: d, the width of the action encoders E_Q, E_K (H/4 = 512).
         heads: attention heads (16, width H/heads = 128).
         order: S, the memory length (30).
-        dropout: everywhere but the attention weights (0.6).
-        attention_dropout: on the attention weights (0.6; default: ``dropout``).
+        dropout: in the frame encoder, the action encoders, the gate and the classifier (0.6).
+        attention_dropout: inside the attention block: after W_O and in the FFN (0.6; default:
+            ``dropout``). Never on the attention weights, except in the ``legacy`` variant.
         alpha: α, the EMA weight of the newest prediction (0.8).
         query: "ema" (textbook EMA, default), "ema_released" (the code's re-softmaxed EMA),
             "last" (q_t = p_{t-1}, IAM).
@@ -211,6 +260,12 @@ class AGA(nn.Module):
         values: "frame" (store e_t, AGA) or "state" (store z_t, IAM).
         gate: the sigmoid gate (True) or the plain sum z = h~ + e (False).
         detach_memory: stop gradients at everything stored (an ablation; the code does not).
+        variant: "released" (default): the released module's layers, initialisation and dropout
+            placement, including its two unused gains (``PARAMETERS_WITHOUT_GRADIENT``).
+            "legacy": this library's earlier reconstruction, kept to rerun results made with
+            it: an RMSNorm on the gate input, ScaleNorm gains starting at sqrt(H), dropout
+            (rate ``attention_dropout``) on the attention weights and dropout (rate ``dropout``)
+            after W_O and in the FFN, no unused gains. Same total parameter count.
 
     Shape:
         features (B, T, D) -> logits (B, T, K); row T-1 is the anticipation.
@@ -228,6 +283,7 @@ class AGA(nn.Module):
                       dropout=0.6, alpha=0.8),
     }
     PAPER_PARAMS = 31_670_358          # the released module, counted by instantiating it (code-derived)
+    PAPER_USED_PARAMS = 31_666_262     # ... of which the forward pass uses (all but the 2·H unused gains)
     PAPER_PIXEL_PARAMS = 33_909_914    # the released iam=False module (see tests for our count)
     SUPPORTS_ANY_T = True
     EXAMPLE_FRAMES = 8
@@ -235,8 +291,10 @@ class AGA(nn.Module):
     def __init__(self, feat_in: int = 32, num_classes: int = 10, *, hidden: int = 64, bottleneck: int | None = None,
                  heads: int = 4, order: int = 8, dropout: float = 0.6, attention_dropout: float | None = None,
                  alpha: float = 0.8, query: str = "ema", attention: str = "action", values: str = "frame",
-                 gate: bool = True, detach_memory: bool = False):
+                 gate: bool = True, detach_memory: bool = False, variant: str = "released"):
         super().__init__()
+        if variant not in VARIANTS:
+            raise ValueError(f"variant: expected one of {VARIANTS}, got {variant!r}")
         if query not in QUERIES:
             raise ValueError(f"query: expected one of {QUERIES}, got {query!r}")
         if attention not in ("action", "pixel"):
@@ -248,11 +306,13 @@ class AGA(nn.Module):
         d = bottleneck or hidden // 4
         self.feat_in, self.num_classes, self.hidden, self.order = feat_in, num_classes, hidden, order
         self.alpha, self.query, self.attention, self.values = alpha, query, attention, values
-        self.detach_memory = detach_memory
+        self.detach_memory, self.variant = detach_memory, variant
+        released = variant == "released"
         att_drop = dropout if attention_dropout is None else attention_dropout
+        sn_init = 1.0 if released else math.sqrt(hidden)
         # (1) frame encoder
         self.encoder = nn.Sequential(nn.LayerNorm(feat_in), nn.ReLU(), nn.Dropout(dropout), nn.Linear(feat_in, hidden),
-                                     ScaleNorm(hidden))
+                                     ScaleNorm(hidden, sn_init))
         # (5) what turns the query source and the stored keys into attention inputs
         if attention == "action":
             self.query_encoder = _action_encoder(num_classes, d, dropout)     # E_Q: K -> d
@@ -262,9 +322,12 @@ class AGA(nn.Module):
             self.query_encoder = nn.Linear(hidden, d)                          # W_p: e_t -> d
             self.key_encoder = nn.Identity()                                   # keys are e_j
             key_dim = hidden
-        self.retrieve = Retrieve(d, key_dim, hidden, heads, dropout, att_drop)   # (6)
-        self.history_norm = ScaleNorm(hidden)                                    # SN_h
-        self.gate = Gate(hidden, dropout) if gate else None                      # (7)
+        if released:                                                             # (6)
+            self.retrieve = Retrieve(d, key_dim, hidden, heads, att_drop, None, ffn_kv_gains=True, norm_eps=1e-30)
+        else:
+            self.retrieve = Retrieve(d, key_dim, hidden, heads, dropout, att_drop, ffn_kv_gains=False, norm_eps=None)
+        self.history_norm = ScaleNorm(hidden, sn_init)                           # SN_h
+        self.gate = Gate(hidden, dropout, norm=not released) if gate else None   # (7)
         self.classifier = nn.Sequential(nn.LayerNorm(hidden), nn.ReLU(), nn.Dropout(dropout),
                                         nn.Linear(hidden, num_classes))          # (8)
 
@@ -277,6 +340,16 @@ class AGA(nn.Module):
     @property
     def heads(self) -> int:
         return self.retrieve.heads
+
+    @property
+    def PARAMETERS_WITHOUT_GRADIENT(self) -> tuple[str, ...]:   # noqa: N802 (the contract tests' name)
+        """Parameters that exist (as in the released module) but that the forward pass never reads."""
+        return tuple(f"retrieve.{n}" for n in ("unused_ffn_k_gain", "unused_ffn_v_gain") if hasattr(self.retrieve, n))
+
+    def num_parameters(self, used_only: bool = False) -> int:
+        """Number of parameters; ``used_only`` leaves out ``PARAMETERS_WITHOUT_GRADIENT``."""
+        skip = set(self.PARAMETERS_WITHOUT_GRADIENT) if used_only else set()
+        return sum(p.numel() for n, p in self.named_parameters() if n not in skip)
 
     # ----------------------------------------------------------------- the pieces of one step
     def embed(self, x: Tensor) -> Tensor:
@@ -388,4 +461,4 @@ class AGA(nn.Module):
         return torch.stack([o.logits for o in steps], 1)                      # (B, T, K)
 
 
-__all__ = ["AGA", "AGAMemory", "AGAOutput", "AGAStep", "Gate", "Retrieve", "ScaleNorm", "QUERIES"]
+__all__ = ["AGA", "AGAMemory", "AGAOutput", "AGAStep", "Gate", "Retrieve", "ScaleNorm", "QUERIES", "VARIANTS"]

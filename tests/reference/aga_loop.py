@@ -1,6 +1,7 @@
 """Naive reference of the AGA recurrence and of its dependency matrix, for tests only.
 
-Written from the digest (models/AGA_IA_HORST.md, Sec. 2b) as plain loops: one sample at a time,
+Written from the steps numbered in lecturekit/models/aga.py (which follow the released code,
+github.com/CorcovadoMing/AGA) as plain loops: one sample at a time,
 one time step at a time, one head at a time, the memory a ``deque(maxlen=S)``, every norm
 written out as its formula. Only the WEIGHTS are borrowed from a lecturekit ``AGA`` (by
 parameter name, eval mode, no dropout); none of its methods are called.
@@ -24,13 +25,14 @@ def _layer_norm(p, name, x, eps=1e-5):
     return (x - mu) / torch.sqrt(var + eps) * p[name + ".weight"] + p[name + ".bias"]
 
 
-def _rms_norm(p, name, x):
-    eps = torch.finfo(x.dtype).eps            # nn.RMSNorm(eps=None) uses the machine epsilon
+def _rms_norm(p, name, x, eps=None):
+    if eps is None:
+        eps = torch.finfo(x.dtype).eps        # nn.RMSNorm(eps=None) uses the machine epsilon
     return x / torch.sqrt((x * x).mean() + eps) * p[name + ".weight"]
 
 
 def _scale_norm(p, name, x):
-    return p[name + ".weight"] * x / max(float(torch.sqrt((x * x).sum())), 1e-6)
+    return p[name + ".weight"] * x / max(float(torch.sqrt((x * x).sum())), 1e-12)
 
 
 def _gelu(x):
@@ -50,9 +52,9 @@ def _action_encoder(p, name, a):
 def _attend(p, cfg, query_in, keys_in, values_in):
     """One query against the memory; returns (context (H,), weights [heads][S'])."""
     heads = cfg["heads"]
-    q = _linear(p, "retrieve.w_q", _rms_norm(p, "retrieve.norm_q", query_in))
-    ks = [_linear(p, "retrieve.w_k", _rms_norm(p, "retrieve.norm_k", k)) for k in keys_in]
-    vs = [_linear(p, "retrieve.w_v", _rms_norm(p, "retrieve.norm_v", v)) for v in values_in]
+    q = _linear(p, "retrieve.w_q", _rms_norm(p, "retrieve.norm_q", query_in, cfg["eps"]))
+    ks = [_linear(p, "retrieve.w_k", _rms_norm(p, "retrieve.norm_k", k, cfg["eps"])) for k in keys_in]
+    vs = [_linear(p, "retrieve.w_v", _rms_norm(p, "retrieve.norm_v", v, cfg["eps"])) for v in values_in]
     dh = q.shape[0] // heads
     read, weights = [], []
     for h in range(heads):
@@ -65,7 +67,7 @@ def _attend(p, cfg, query_in, keys_in, values_in):
             acc = acc + w[j] * v[sl]
         read.append(acc)
     c = _linear(p, "retrieve.w_o", torch.cat(read))
-    hdn = _linear(p, "retrieve.ffn.0", _rms_norm(p, "retrieve.norm_ffn", c))
+    hdn = _linear(p, "retrieve.ffn.0", _rms_norm(p, "retrieve.norm_ffn", c, cfg["eps"]))
     c = c + _linear(p, "retrieve.ffn.3", _gelu(hdn))
     return c, weights
 
@@ -73,7 +75,8 @@ def _attend(p, cfg, query_in, keys_in, values_in):
 def aga_loop(model, x):
     """Features (B, T, D) -> logits (B, T, K) of ``model``'s configuration, computed naively."""
     p = {k: v.detach() for k, v in model.state_dict().items()}
-    cfg = dict(heads=model.retrieve.heads, order=model.order, alpha=model.alpha, query=model.query,
+    cfg = dict(heads=model.retrieve.heads, eps=model.retrieve.norm_q.eps,    # eps: 1e-30, or None (legacy)
+               order=model.order, alpha=model.alpha, query=model.query,
                attention=model.attention, values=model.values, gate=model.gate is not None)
     k_classes = model.num_classes
     out = torch.zeros(x.shape[0], x.shape[1], k_classes, dtype=x.dtype)
@@ -104,7 +107,9 @@ def aga_loop(model, x):
                 c, _ = _attend(p, cfg, query_in, keys_in, [v for _, v in memory])
                 hist = _scale_norm(p, "history_norm", c)
                 if cfg["gate"]:
-                    u = _rms_norm(p, "gate.norm", torch.cat([e, hist]))
+                    u = torch.cat([e, hist])
+                    if "gate.norm.weight" in p:            # variant="legacy" only
+                        u = _rms_norm(p, "gate.norm", u)
                     g = torch.sigmoid(_linear(p, "gate.mlp.3", torch.relu(_linear(p, "gate.mlp.0", u))))
                     z = g * hist + (1 - g) * e
                 else:
@@ -122,10 +127,11 @@ def dependency_naive(model, queries, candidates, reduce="mean_of_softmax"):
     """M[i, j] from one-hot actions, one (query, candidate, head) triple at a time."""
     p = {k: v.detach() for k, v in model.state_dict().items()}
     heads, k_classes = model.retrieve.heads, model.num_classes
+    eps = model.retrieve.norm_q.eps
     eye = torch.eye(k_classes)
-    qs = [_linear(p, "retrieve.w_q", _rms_norm(p, "retrieve.norm_q", _action_encoder(p, "query_encoder", eye[a])))
+    qs = [_linear(p, "retrieve.w_q", _rms_norm(p, "retrieve.norm_q", _action_encoder(p, "query_encoder", eye[a]), eps))
           for a in queries]
-    ks = [_linear(p, "retrieve.w_k", _rms_norm(p, "retrieve.norm_k", _action_encoder(p, "key_encoder", eye[c])))
+    ks = [_linear(p, "retrieve.w_k", _rms_norm(p, "retrieve.norm_k", _action_encoder(p, "key_encoder", eye[c]), eps))
           for c in candidates]
     dh = qs[0].shape[0] // heads
     m = torch.zeros(len(queries), len(candidates))
