@@ -1,20 +1,33 @@
 """Per-frame features of ToyKitchens videos: the (B, T, D) sequences anticipation models read.
 
 The anticipation literature (RULSTM, AVT, AGA) does not train on pixels: it reads features that
-a frame encoder (TSN in EPIC-KITCHENS) computed once for every frame. This module does the same
-for ToyKitchens with the course's pretrained single-frame CNN
-(``lecturekit/resources/checkpoints/toykitchens_frame_cnn.pt``, shipped inside the package and made
-by ``scripts/train_checkpoints.py``):
+an encoder (TSN in EPIC-KITCHENS) computed once for every frame. This module does the same for
+ToyKitchens with two pretrained encoders, shipped inside the package
+(``lecturekit/resources/checkpoints/``) and made by ``scripts/train_checkpoints.py``:
+
+``toykitchens_frame_cnn`` (:data:`FRAME_ENCODER`)
+    a single-frame CNN: the feature of frame t is computed from frame t alone. By the design
+    of the world it cannot tell *take* from *put* or *open* from *close* (one is the other
+    played backwards), so a model reading its features cannot know which step of a recipe it
+    is in. The weak baseline of the course.
+``toykitchens_tsm_online`` (:data:`TEMPORAL_ENCODER`)
+    an online (unidirectional) TSM, Lin et al. 2019 (https://arxiv.org/abs/1811.08383),
+    Fig. 1c: every residual block shifts a fold of its channels from frame t−1 to frame t, so
+    the feature of frame t is computed from frames t−d..t (d = number of blocks) and never
+    from a later frame. Run over a whole video at once it gives, for every frame, the feature
+    a streaming model would have at that moment: features "with time in them", causal, at the
+    cost of a frame CNN.
 
 >>> from lecturekit.data.toykitchens import ToyKitchens          # doctest: +SKIP
 >>> world = ToyKitchens(seed=0)                                   # doctest: +SKIP
->>> table = video_features(world)            # {video_id: (T_video, D)}, cached on disk
+>>> table = video_features(world, TEMPORAL_ENCODER)   # {video_id: (T_video, D)}, cached on disk
 >>> view = world.anticipation("train", tau_a=1.0, tau_o=2.0)      # doctest: +SKIP
 >>> feats = view_features(view, table)       # (N, T, D), the view's frames as features
 
 Where it sits: above ``models`` and ``data`` (it uses both); ``data`` knows nothing of it.
-The cache (``lecturekit.data.cache_dir()``) is keyed by the world's generator parameters and the
-sha256 of the checkpoint file, so a new world or a retrained encoder never reads stale features.
+The cache (``lecturekit.data.cache_dir()``) is keyed by the world's generator parameters, the
+encoder's name and the sha256 of its checkpoint file, so a new world or a retrained encoder
+never reads stale features.
 """
 
 from __future__ import annotations
@@ -33,36 +46,63 @@ from .data.cache import cache_dir
 from .env import device as default_device
 
 __all__ = [
+    "ENCODERS",
     "FRAME_ENCODER",
-    "FRAME_ENCODER_RECIPE",
-    "train_frame_encoder",
+    "TEMPORAL_ENCODER",
+    "train_encoder",
     "checkpoint_path",
     "encode_frames",
     "features_cache_path",
     "file_sha256",
-    "load_frame_encoder",
+    "load_encoder",
+    "reversed_pair_copies",
     "video_features",
     "view_features",
+    "view_maps",
 ]
 
 FRAME_ENCODER = "toykitchens_frame_cnn"
+TEMPORAL_ENCODER = "toykitchens_tsm_online"
 _CHECKPOINT_ENV = "LECTUREKIT_CHECKPOINTS"
 
-
-# The recipe of the frame encoder: world, data, model and training, all in one place.
-# scripts/train_checkpoints.py trains with it; load_frame_encoder(retrain=True) too.
-FRAME_ENCODER_RECIPE = {
-    "world": {"seed": 0},                 # ToyKitchens(**world): the default world of the course
-    "frames": 8,                          # world.clips(split, frames=8)
-    "target": "action",                   # what the encoder learns to recognise
-    "model": {"preset": "small"},         # build_model("frame_cnn", **model, num_classes=#targets)
-    "epochs": 12,
-    "batch_size": 32,
-    "lr": 3e-3,
-    "weight_decay": 1e-4,
-    "scheduler": "cosine",
-    "seed": 0,
+# The recipes of the encoders: world, data, model and training, all in one place.
+# scripts/train_checkpoints.py trains with them; load_encoder(retrain=True) too.
+# build_model(architecture, **model, num_classes=#targets); fit on world.clips(split, frames).
+_TRAINING = {"world": {"seed": 0}, "frames": 8, "target": "action", "batch_size": 32, "lr": 3e-3,
+             "weight_decay": 1e-4, "scheduler": "cosine", "seed": 0}
+ENCODERS: dict[str, dict] = {
+    FRAME_ENCODER: {**_TRAINING, "architecture": "frame_cnn", "model": {"preset": "small"}, "epochs": 12},
+    # reversed_pairs: every training clip of a reversible action also enters played backwards,
+    # labelled with its partner (take <-> put, ...): the only way to fit both is to read time
+    # depths [2, 2, 2]: six shifts, so the feature of frame t sees frames t-6..t
+    TEMPORAL_ENCODER: {**_TRAINING, "architecture": "tsm", "epochs": 40, "reversed_pairs": True,
+                       "model": {"preset": "small", "mode": "online", "fold_div": 4, "depths": [2, 2, 2]}},
 }
+
+
+def reversed_pair_copies(world, video: torch.Tensor, action: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The clips of reversible actions played backwards, labelled with the partner action.
+
+    ToyKitchens renders *put* as *take* played backwards (and so for open/close and the two
+    turns, ``world.reversal_pairs``), so ``clip.flip(time)`` of a *take cup* is a valid
+    *put cup*. Only actions whose partner is in the vocabulary are copied.
+    Shapes: video (N, C, T, H, W), action (N,) -> (M, C, T, H, W), (M,) with M <= N.
+    """
+    table = [tuple(int(x) for x in row) for row in world.actions_table]
+    index = {vn: a for a, vn in enumerate(table)}
+    partner = {}
+    for a, b in world.reversal_pairs:
+        va, vb = world.verbs.index(a), world.verbs.index(b)
+        partner[va], partner[vb] = vb, va
+    rows, labels = [], []
+    for i, a in enumerate(action.tolist()):
+        verb, noun = table[a]
+        other = index.get((partner.get(verb, -1), noun))
+        if other is not None:
+            rows.append(i)
+            labels.append(other)
+    rows_t = torch.tensor(rows, dtype=torch.long)
+    return video[rows_t].flip(2), torch.tensor(labels, dtype=torch.long)
 
 
 def _candidates(name: str) -> list[Path]:
@@ -97,23 +137,38 @@ def file_sha256(path: str | os.PathLike) -> str:
     return h.hexdigest()
 
 
-def train_frame_encoder(recipe: Mapping = FRAME_ENCODER_RECIPE, *, device=None, progress: bool | None = None):
-    """Train the frame encoder of ``recipe`` from scratch (about 3 minutes on a 2-core CPU, seconds
-    on a GPU). Returns ``(model, kwargs, metrics, history)``; ``metrics`` holds the validation
-    ``accuracy`` and ``top5`` of the recipe's target and ``num_val_clips``."""
+def _recipe(name: str) -> Mapping:
+    if name not in ENCODERS:
+        raise ValueError(f"unknown encoder {name!r}; known: {sorted(ENCODERS)}")
+    return ENCODERS[name]
+
+
+def train_encoder(recipe: Mapping | str = FRAME_ENCODER, *, device=None, progress: bool | None = None):
+    """Train the encoder of ``recipe`` (a name of :data:`ENCODERS` or a recipe dict) from scratch
+    (a few minutes on a 2-core CPU, seconds on a GPU). Returns ``(model, kwargs, metrics, history)``;
+    ``metrics`` holds the validation ``accuracy`` and ``top5`` of the recipe's target and
+    ``num_val_clips``; ``kwargs`` rebuild the model with ``build_model(recipe["architecture"], **kwargs)``."""
     from .data.toykitchens import ToyKitchens
     from .models import build_model
     from .train import evaluate, fit, seed_everything
 
+    recipe = _recipe(recipe) if isinstance(recipe, str) else recipe
     world = ToyKitchens(**recipe["world"])
     target = recipe["target"]
-    x_tr, y_tr = world.clips("train", frames=recipe["frames"]).tensors()
+    # contexts: each training segment enters once per context c, sampled from [start - c, stop + c]
+    views = [world.clips("train", frames=recipe["frames"], context=c).tensors() for c in recipe.get("contexts", [0])]
+    x_tr, y_tr = torch.cat([v[0] for v in views]), torch.cat([v[1][target] for v in views])
     x_va, y_va = world.clips("val", frames=recipe["frames"]).tensors()
+    if recipe.get("reversed_pairs"):
+        if target != "action":
+            raise ValueError(f"reversed_pairs needs target='action', got {target!r}")
+        x_rev, y_rev = reversed_pair_copies(world, x_tr, y_tr)
+        x_tr, y_tr = torch.cat([x_tr, x_rev]), torch.cat([y_tr, y_rev])
     kwargs = {**recipe["model"], "num_classes": world.num_classes[target]}
     seed_everything(recipe["seed"])
-    model = build_model("frame_cnn", **kwargs)
+    model = build_model(recipe["architecture"], **kwargs)
     history = fit(
-        model, (x_tr, y_tr[target]), (x_va, y_va[target]),
+        model, (x_tr, y_tr), (x_va, y_va[target]),
         epochs=recipe["epochs"], batch_size=recipe["batch_size"], lr=recipe["lr"],
         weight_decay=recipe["weight_decay"], scheduler=recipe["scheduler"], seed=recipe["seed"],
         metrics=["accuracy", "top5"], device=device, progress=progress,
@@ -123,38 +178,53 @@ def train_frame_encoder(recipe: Mapping = FRAME_ENCODER_RECIPE, *, device=None, 
     return model, kwargs, metrics, history
 
 
-def load_frame_encoder(path: str | os.PathLike | None = None, device=None, *, retrain: bool = False) -> nn.Module:
-    """The pretrained ToyKitchens frame encoder (a ``frame_cnn``), in eval mode.
+def load_encoder(name: str = FRAME_ENCODER, path: str | os.PathLike | None = None, device=None, *,
+                 retrain: bool = False) -> nn.Module:
+    """The pretrained ToyKitchens encoder ``name`` (:data:`ENCODERS`), in eval mode.
 
-    Looks where :func:`checkpoint_path` says. When no file exists: with ``retrain=True`` the
-    encoder is trained with :data:`FRAME_ENCODER_RECIPE` and saved to
+    Looks where :func:`checkpoint_path` says (or at ``path``). When no file exists: with
+    ``retrain=True`` the encoder is trained with its recipe and saved to
     ``cache_dir()/checkpoints/`` (so the next call loads it); otherwise ``FileNotFoundError``
     says how to create it.
     """
     from .train import load_checkpoint, save_checkpoint
 
-    path = Path(path) if path is not None else checkpoint_path()
+    recipe = _recipe(name)
+    path = Path(path) if path is not None else checkpoint_path(name)
     if not path.is_file():
         if not retrain:
             raise FileNotFoundError(
-                f"no frame encoder at {path}; create it with `python scripts/train_checkpoints.py` "
-                "or load_frame_encoder(retrain=True)"
+                f"no encoder {name!r} at {path}; create it with `python scripts/train_checkpoints.py` "
+                f"or load_encoder({name!r}, retrain=True)"
             )
-        model, kwargs, metrics, _ = train_frame_encoder(FRAME_ENCODER_RECIPE, device=device)
-        path = cache_dir(create=True) / "checkpoints" / f"{FRAME_ENCODER}.pt"
-        save_checkpoint(model, path, architecture="frame_cnn", kwargs=kwargs,
-                        metadata={"recipe": FRAME_ENCODER_RECIPE, "val_accuracy": metrics["accuracy"],
+        model, kwargs, metrics, _ = train_encoder(recipe, device=device)
+        path = cache_dir(create=True) / "checkpoints" / f"{name}.pt"
+        save_checkpoint(model, path, architecture=recipe["architecture"], kwargs=kwargs,
+                        metadata={"recipe": dict(recipe), "val_accuracy": metrics["accuracy"],
                                   "val_top5": metrics["top5"]})
-    return load_checkpoint(path, architecture="frame_cnn", device=device)
+    return load_checkpoint(path, architecture=recipe["architecture"], device=device)
+
+
+def _future_leaks(encoder: nn.Module) -> list[str]:
+    """Names of the temporal shifts in ``encoder`` that read a LATER frame (offline mode)."""
+    from .layers.temporal_shift import TemporalShift
+
+    return [n for n, m in encoder.named_modules()
+            if isinstance(m, TemporalShift) and m.fold_div is not None and m.mode != "online"]
 
 
 @torch.no_grad()
-def encode_frames(encoder: nn.Module, video, *, batch_frames: int = 512, device=None) -> torch.Tensor:
+def encode_frames(encoder: nn.Module, video, *, temporal: bool = False, batch_frames: int = 512,
+                  device=None) -> torch.Tensor:
     """Features of every frame: ``(C, T, H, W)`` -> ``(T, D)``, ``(B, C, T, H, W)`` -> ``(B, T, D)``.
 
-    ``video`` is uint8 (divided by 255 here) or float in [0, 1], torch or numpy; frames are
-    encoded in chunks of ``batch_frames`` on ``device`` (default :func:`lecturekit.device`).
-    Returns float32 on the CPU. ``encoder`` must have ``forward_features`` (B, C, T, H, W) -> (B, T, D).
+    ``temporal=False``: every frame is encoded alone (a 1-frame clip), in chunks of
+    ``batch_frames``. ``temporal=True``: each video is encoded as ONE sequence, so that frame t
+    sees its past through the encoder's temporal layers; only a causal encoder is accepted (an
+    online TSM: an offline shift would let frame t read frame t+1, a leak of the future that an
+    anticipation model must not get). ``video`` is uint8 (divided by 255 here) or float in
+    [0, 1], torch or numpy; runs on ``device`` (default :func:`lecturekit.device`) and returns
+    float32 on the CPU. ``encoder`` must have ``forward_features`` (B, C, T, H, W) -> (B, T, D).
     """
     if not hasattr(encoder, "forward_features"):
         raise TypeError(f"encoder {type(encoder).__name__} has no forward_features (B, C, T, H, W) -> (B, T, D)")
@@ -166,26 +236,36 @@ def encode_frames(encoder: nn.Module, video, *, batch_frames: int = 512, device=
         raise ValueError(f"video: expected (C, T, H, W) or (B, C, T, H, W), got shape {tuple(x.shape)}")
     dev = default_device() if device is None else torch.device(device)
     encoder = encoder.to(dev).eval()
+
+    def prepared(chunk):
+        chunk = chunk.to(dev)
+        return chunk.float().div_(255.0) if chunk.dtype == torch.uint8 else chunk.float()
+
     B, C, T, H, W = x.shape
+    if temporal:
+        leaks = _future_leaks(encoder)
+        if leaks:
+            raise ValueError(f"temporal=True needs a causal encoder, but {len(leaks)} shift(s) read the next frame "
+                             f"(mode='offline'): {leaks[:3]}; build the encoder with mode='online'")
+        feats = torch.cat([encoder.forward_features(prepared(x[b : b + 1])).float().cpu() for b in range(B)])
+        return feats[0] if single else feats
     frames = x.permute(0, 2, 1, 3, 4).reshape(B * T, C, 1, H, W)  # every frame a 1-frame clip
-    out = []
-    for i in range(0, B * T, batch_frames):
-        chunk = frames[i : i + batch_frames].to(dev)
-        chunk = chunk.float().div_(255.0) if chunk.dtype == torch.uint8 else chunk.float()
-        out.append(encoder.forward_features(chunk)[:, 0].float().cpu())  # (n, 1, D) -> (n, D)
+    out = [encoder.forward_features(prepared(frames[i : i + batch_frames]))[:, 0].float().cpu()  # (n, 1, D) -> (n, D)
+           for i in range(0, B * T, batch_frames)]
     feats = torch.cat(out).reshape(B, T, -1)
     return feats[0] if single else feats
 
 
-def features_cache_path(world, checkpoint: str | os.PathLike) -> Path:
-    """Cache file of a (world, encoder checkpoint) pair: both hashes are in the name."""
+def features_cache_path(world, checkpoint: str | os.PathLike, name: str = FRAME_ENCODER) -> Path:
+    """Cache file of a (world, encoder, checkpoint) triple: the hashes are in the name."""
     world_key = world.cache_key()
     ckpt_key = file_sha256(checkpoint)[:16]
-    return cache_dir() / "features" / f"toykitchens-{world_key}-{FRAME_ENCODER}-{ckpt_key}.pt"
+    return cache_dir() / "features" / f"toykitchens-{world_key}-{name}-{ckpt_key}.pt"
 
 
 def video_features(
     world,
+    name: str = FRAME_ENCODER,
     *,
     checkpoint: str | os.PathLike | None = None,
     encoder: nn.Module | None = None,
@@ -193,19 +273,23 @@ def video_features(
     device=None,
     retrain: bool = False,
 ) -> dict[str, torch.Tensor]:
-    """Per-frame features of every long video of a ToyKitchens world: ``{video_id: (T_video, D)}``
-    plus the key ``"__black__"``: the feature of an all-black frame (the padding of views).
+    """Per-frame features of every long video of a ToyKitchens world with encoder ``name``
+    (:data:`ENCODERS`): ``{video_id: (T_video, D)}`` plus the key ``"__black__"``: the feature
+    of an all-black frame seen alone (the padding of views that start before the video).
 
-    With the default encoder (or ``checkpoint``), results are cached under ``cache_dir()``
-    keyed by the world's parameters and the checkpoint's sha256; a passed ``encoder`` is not
-    cached (nothing identifies its weights). ``retrain=True`` trains the encoder first when no
-    checkpoint exists (see :func:`load_frame_encoder`)."""
+    The frame CNN encodes every frame alone; the temporal encoder runs over each whole video
+    (``encode_frames(..., temporal=True)``), so the feature of frame t depends on frames <= t only.
+    With the named encoder (or ``checkpoint``), results are cached under ``cache_dir()`` keyed
+    by the world's parameters, the name and the checkpoint's sha256; a passed ``encoder`` is
+    not cached (nothing identifies its weights). ``retrain=True`` trains the encoder first when
+    no checkpoint exists (see :func:`load_encoder`)."""
+    temporal = _recipe(name)["architecture"] != "frame_cnn"
     ckpt = Path(checkpoint) if checkpoint is not None else None
     if encoder is None:
-        ckpt = ckpt or checkpoint_path()
-        encoder = load_frame_encoder(ckpt, device=device, retrain=retrain)
-        ckpt = ckpt if ckpt.is_file() else checkpoint_path()
-        path = features_cache_path(world, ckpt) if cache else None
+        ckpt = ckpt or checkpoint_path(name)
+        encoder = load_encoder(name, ckpt, device=device, retrain=retrain)
+        ckpt = ckpt if ckpt.is_file() else checkpoint_path(name)
+        path = features_cache_path(world, ckpt, name) if cache else None
     else:
         path = None
     if path is not None and path.is_file():
@@ -216,8 +300,9 @@ def video_features(
     table = {}
     for v, vid in enumerate(world.video_ids):
         frames = torch.from_numpy(np.ascontiguousarray(world.long_video(v))).permute(3, 0, 1, 2)  # (C, T, H, W)
-        table[vid] = encode_frames(encoder, frames, device=device)
-    table["__black__"] = encode_frames(encoder, torch.zeros(3, 1, size, size, dtype=torch.uint8), device=device)[0]
+        table[vid] = encode_frames(encoder, frames, temporal=temporal, device=device)
+    black = torch.zeros(3, 1, size, size, dtype=torch.uint8)
+    table["__black__"] = encode_frames(encoder, black, temporal=temporal, device=device)[0]
     if path is not None:
         from .train import _atomic_save
 
@@ -247,3 +332,46 @@ def view_features(view, table: Mapping[str, torch.Tensor] | None = None, **kwarg
         block[sel < 0] = black
         out[rows] = block
     return out
+
+
+@torch.no_grad()
+def view_maps(view, name: str = TEMPORAL_ENCODER, *, pool: int = 1, encoder: nn.Module | None = None,
+              device=None) -> torch.Tensor:
+    """The frames of a ToyKitchens view as an encoder's last feature MAPS (the temporal encoder by
+    default), for models that attend over space (HORST): ``(N, C, T, h, w)``, average-pooled by
+    ``pool`` (64 × 4 × 4 per frame for the small encoders at 32 × 32 pixels, 64 × 2 × 2 with ``pool=2``).
+
+    Each video is encoded once as a sequence (causal, as :func:`video_features`) and only the
+    view's frames are kept, so nothing is cached on disk; frames before the video (index -1)
+    get the maps of a black frame seen alone. The pooled global average of these maps is the
+    feature vector of :func:`video_features` (up to the pooling order, exactly: both are means).
+    """
+    from .layers.shapes import fold_time
+
+    encoder = encoder if encoder is not None else load_encoder(name, device=device)   # frame CNN: per frame
+    if not hasattr(getattr(encoder, "backbone", None), "forward_maps"):
+        raise TypeError(f"encoder {type(encoder).__name__} has no backbone.forward_maps: no feature maps to read")
+    leaks = _future_leaks(encoder)
+    if leaks:
+        raise ValueError(f"view_maps needs a causal encoder; these shifts read the next frame: {leaks[:3]}")
+    dev = default_device() if device is None else torch.device(device)
+    encoder = encoder.to(dev).eval()
+    down = nn.AvgPool2d(pool) if pool > 1 else nn.Identity()
+
+    def maps_of(video: torch.Tensor) -> torch.Tensor:            # uint8 (C, T, H, W) -> (T, C', h, w)
+        x = video[None].to(dev).float().div_(255.0)
+        return down(encoder.backbone.forward_maps(fold_time(x), frames=x.shape[2])).float().cpu()
+
+    world = view.world
+    black = maps_of(torch.zeros(3, 1, world.size, world.size, dtype=torch.uint8))[0]
+    out = torch.empty(len(view), view.frames, *black.shape)       # (N, T, C', h, w)
+    idx = torch.from_numpy(view.frame_index)
+    for v in np.unique(view.video_index):
+        rows = torch.from_numpy(np.nonzero(view.video_index == v)[0])
+        frames = torch.from_numpy(np.ascontiguousarray(world.long_video(int(v)))).permute(3, 0, 1, 2)
+        maps = maps_of(frames)
+        sel = idx[rows]
+        block = maps[sel.clamp(min=0)]
+        block[sel < 0] = black
+        out[rows] = block
+    return out.permute(0, 2, 1, 3, 4).contiguous()                # (N, C', T, h, w)

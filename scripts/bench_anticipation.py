@@ -1,12 +1,16 @@
 """Benchmark every anticipation model of the table on ToyKitchens with one yardstick.
 
-Usage: python scripts/bench_anticipation.py [--epochs 30] [--seeds 0 1 2] [--aga-seeds 0 1 2 3 4]
-                                             [--models rulstm aga ...] [--no-horst] [--out PATH]
+Usage: python scripts/bench_anticipation.py [--encoder toykitchens_tsm_online] [--epochs 30] [--seeds 0 1 2]
+                                             [--aga-seeds 0 1 2 3 4] [--models rulstm aga ...] [--no-horst]
+                                             [--quick] [--out PATH]
 
 Trains (train split, tau_a = 1 s, tau_o = 2 s, 8 frames) every feature-reading model of the table
-from the cached frame features, HORST on average-pooled pixels, and scores them on the test split
-next to the n-gram on TRUE past labels, the Bayes-optimal label-only predictor and random scores:
-EK-100 class-mean top-5 recall overall / unseen / tail (action, verb, noun) plus top-1 / top-5.
+from the cached features of ``--encoder`` (the online TSM by default: features with time in them;
+``toykitchens_frame_cnn`` for the single-frame baseline), HORST on the temporal encoder's feature
+maps, the cascade "recognise the last action, then bigram" on the same features, and scores them
+on the test split next to the n-gram on TRUE past labels, the Bayes-optimal label-only predictor
+and random scores: EK-100 class-mean top-5 recall overall / unseen / tail (action, verb, noun)
+plus top-1 / top-5. ``--quick`` (CI smoke test): 2 epochs, one seed, writes nothing by default.
 All the evaluation code lives in ``lecturekit.analysis.anticipation``; this script only wires it.
 Writes ``lecturekit/resources/results/anticipation_toykitchens.json`` (per-seed scores + settings), shipped
 inside the package so that a notebook can read it with ``lecturekit.resources.load_json``.
@@ -33,9 +37,10 @@ from lecturekit.analysis.anticipation import (  # noqa: E402
     FEATURE_MODELS, format_table, load_anticipation_data, run_benchmark, summarize,
 )
 from lecturekit.data.toykitchens import ToyKitchens  # noqa: E402
+from lecturekit.features import ENCODERS, TEMPORAL_ENCODER  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-HORST_KWARGS = {"pool": 4, "hidden": (16,)}   # 8x8 maps, 16 channels: ~4 s per epoch on one thread
+HORST_KWARGS = {"hidden": (32,)}   # on the encoder's 64 x 4 x 4 maps
 
 
 def _clean(x):
@@ -50,6 +55,7 @@ def _clean(x):
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--encoder", default=TEMPORAL_ENCODER, choices=sorted(ENCODERS), help="whose features")
     ap.add_argument("--epochs", type=int, default=30, help="epochs of every feature model")
     ap.add_argument("--horst-epochs", type=int, default=15)
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
@@ -57,20 +63,25 @@ def main() -> None:
     ap.add_argument("--models", nargs="+", default=list(FEATURE_MODELS))
     ap.add_argument("--no-horst", action="store_true")
     ap.add_argument("--split", default="test")
-    ap.add_argument("--out", default=str(ROOT / "lecturekit" / "resources" / "results" / "anticipation_toykitchens.json"))
+    ap.add_argument("--quick", action="store_true", help="smoke test: 2 epochs, seed 0, no output file")
+    ap.add_argument("--out", default=None, help="default: lecturekit/resources/results/anticipation_toykitchens.json")
     args = ap.parse_args()
+    if args.quick:
+        args.epochs, args.horst_epochs, args.seeds, args.aga_seeds = 2, 2, [0], [0]
+    if args.out is None and not args.quick:
+        args.out = str(ROOT / "lecturekit" / "resources" / "results" / "anticipation_toykitchens.json")
     torch.set_num_threads(1)
 
     start = time.perf_counter()
     world = ToyKitchens(seed=0)
     models = list(args.models) + ([] if args.no_horst else ["horst"])
     data = load_anticipation_data(world, ("train", args.split), tau_a=1.0, tau_o=2.0, frames=8,
-                                  pixels="horst" in models)
+                                  encoder=args.encoder, maps="horst" in models)
     epochs = {m: (args.horst_epochs if m == "horst" else args.epochs) for m in models}
     seeds_for = {m: args.aga_seeds for m in ("aga", "aga_pixel")}
-    seeds_for["horst"] = args.seeds[:1]
     result = run_benchmark(world, data, models, eval_split=args.split, epochs=epochs, seeds=args.seeds,
-                           seeds_for=seeds_for, model_kwargs={"horst": HORST_KWARGS}, log=print)
+                           seeds_for=seeds_for, model_kwargs={"horst": HORST_KWARGS},
+                           cascade_epochs=args.epochs, log=print)
     total = time.perf_counter() - start
 
     print()
@@ -87,11 +98,13 @@ def main() -> None:
     print(f"total {total:.0f} s")
 
     result["summary"] = {name: summarize(row) for name, row in rows.items()}
-    result["settings"].update(world="ToyKitchens(seed=0)", features="toykitchens_frame_cnn (lecturekit/resources/checkpoints)",
+    result["settings"].update(world="ToyKitchens(seed=0)", features=f"{args.encoder} (lecturekit/resources/checkpoints)",
                               loss="cross-entropy vs the upcoming action at every step, last step scored",
                               optimizer="AdamW wd 1e-2, cosine", batch_size=32, threads=1,
                               horst_kwargs={k: list(v) if isinstance(v, tuple) else v for k, v in HORST_KWARGS.items()},
                               total_seconds=round(total, 1), torch=torch.__version__, python=platform.python_version())
+    if args.out is None:
+        return
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(_clean(result), indent=1, sort_keys=False) + "\n")

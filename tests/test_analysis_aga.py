@@ -14,10 +14,18 @@ prediction made at the "take_c" step ("put_c next") is an informative key.
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 
 from lecturekit.analysis import counterfactual_past, dependency_matrix, gate_trace
+from lecturekit.analysis.aga import (
+    counterfactual_success,
+    dependency_grammar_correlation,
+    non_degenerate_windows,
+    spearman,
+)
 from lecturekit.losses import dense_next_step_loss
 from lecturekit.models.aga import AGA
 
@@ -155,3 +163,136 @@ def test_gate_trace_reads_the_gate_over_time():
         torch.testing.assert_close(gate_trace(model, x)[:, 1:], torch.full((2, 5), value))
     with pytest.raises(ValueError, match="gate"):
         gate_trace(_small(gate=False), x)
+
+
+# ----------------------------------------------------------------------------- checkable claims
+def test_spearman_and_the_grammar_correlation():
+    x = torch.tensor([0.1, 0.4, 0.2, 0.9])
+    assert spearman(x, x ** 3) == pytest.approx(1.0)
+    assert spearman(x, -x) == pytest.approx(-1.0)
+    assert spearman([1.0, 1.0, 2.0, 3.0], [5.0, 5.0, 6.0, 7.0]) == pytest.approx(1.0)   # ties: average ranks
+    assert math.isnan(spearman([1.0, 2.0, 3.0], [2.0, 2.0, 2.0]))           # a constant side: undefined
+    with pytest.raises(ValueError, match="same size"):
+        spearman([1.0, 2.0], [1.0, 2.0, 3.0])
+    # M[a, b] is paired with P(next = a | previous = b) = P[b, a]
+    g = torch.Generator().manual_seed(0)
+    P = torch.rand(6, 6, generator=g).softmax(1)
+    assert dependency_grammar_correlation(P.T, P) == pytest.approx(1.0)
+    assert dependency_grammar_correlation(P.T.exp(), P, exclude_diagonal=True) == pytest.approx(1.0)
+    assert dependency_grammar_correlation(P, P) < 0.99                    # the transposed pairing differs
+    model = _small()                                                       # a model is read with dependency_matrix
+    Q = torch.rand(9, 9, generator=g)
+    assert dependency_grammar_correlation(model, Q) == pytest.approx(dependency_grammar_correlation(dependency_matrix(model), Q))
+    with pytest.raises(ValueError, match="square"):
+        dependency_grammar_correlation(torch.rand(3, 4), torch.rand(3, 4))
+    with pytest.raises(ValueError, match="same shape"):
+        dependency_grammar_correlation(torch.rand(3, 3), torch.rand(4, 4))
+
+
+def test_non_degenerate_windows():
+    keep = non_degenerate_windows([1, 2, 3, 4], [1, 0, 3, 0], observed=[1, 1, 1, 0])
+    assert keep.tolist() == [False, True, False, False]
+    assert non_degenerate_windows(torch.tensor([0, 1]), torch.tensor([1, 1])).tolist() == [True, False]
+    with pytest.raises(ValueError, match="same length"):
+        non_degenerate_windows([0, 1], [0])
+    with pytest.raises(ValueError, match="observed"):
+        non_degenerate_windows([0, 1], [1, 0], observed=[1])
+
+
+def test_counterfactual_success_bookkeeping():
+    model = _small()
+    x = torch.randn(5, 6, 12, generator=torch.Generator().manual_seed(1))
+    summary = counterfactual_success(model, x, [0, 1, 2, 3, 4], mask=[True, False, True, True, True], max_windows=2,
+                                     iters=3, k=2)
+    assert summary.windows == [0, 2] and summary.targets == [0, 2] and len(summary.results) == 2
+    assert summary.fraction == sum(summary.reached) / 2
+    with pytest.raises(ValueError, match="targets"):
+        counterfactual_success(model, x, [0, 1])
+    with pytest.raises(ValueError, match="features"):
+        counterfactual_success(model, x[:, :1], [0] * 5)
+    with pytest.raises(ValueError, match="mask"):
+        counterfactual_success(model, x, [0] * 5, mask=[True])
+
+
+def test_counterfactual_storyboard_smoke():
+    import matplotlib
+
+    from lecturekit import viz
+
+    model = _small()
+    result = counterfactual_past(model, torch.randn(6, 12, generator=torch.Generator().manual_seed(2)), 3,
+                                 iters=5, k=2)
+    clip = torch.randint(0, 256, (3, 6, 16, 16), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    fig = viz.counterfactual_storyboard(clip, result.slot_steps, result.before_topk, result.after_topk,
+                                        prediction_before=result.prediction_before,
+                                        prediction_after=result.prediction_after, target=result.target,
+                                        class_names=[f"a{i}" for i in range(9)])
+    assert isinstance(fig, matplotlib.figure.Figure) and len(fig.axes) == 6
+    assert "(steered)" in fig.axes[-1].get_title()
+    assert fig.axes[result.slot_steps[0]].get_title().count("a") >= 2
+    with pytest.raises(ValueError, match="before/after"):
+        viz.counterfactual_storyboard(clip, [0, 1], [1, 2], [1], prediction_before=0, prediction_after=0, target=0)
+    with pytest.raises(ValueError, match="slot_steps"):
+        viz.counterfactual_storyboard(clip, [5], [1], [1], prediction_before=0, prediction_after=0, target=0)
+
+
+@pytest.mark.slow
+def test_counterfactual_success_on_the_synthetic_task(trained):
+    """On two-ingredient clips (a at t=1, b at t=4; the model picks one), the search steers most
+    windows to the other ingredient's result."""
+    g = torch.Generator().manual_seed(9)
+    clips, targets = [], []
+    for _ in range(12):
+        a, b = torch.randperm(4, generator=g)[:2].tolist()
+        labels = torch.tensor([12, TAKE + a, PUT + a, 13, TAKE + b, PUT + b, 12, SERVE])
+        clips.append(_prototypes()[labels] + 0.3 * torch.randn(T, D, generator=g))
+        targets.append((a, b))
+    x = torch.stack(clips)
+    with torch.no_grad():
+        pred = trained(x)[:, -1].argmax(-1)
+    target = torch.tensor([RESULT + (b if int(p) == RESULT + a else a) for p, (a, b) in zip(pred, targets)])
+    keep = non_degenerate_windows(pred, target)
+    assert keep.sum() >= 10
+    summary = counterfactual_success(trained, x, target, mask=keep, iters=400)
+    assert summary.fraction > 0.5, summary.fraction
+
+
+# ----------------------------------------------------------------------------- issue 14.5 on ToyKitchens
+# Measured on the default world, seeds 0-4, first 80 non-degenerate test windows each, default
+# search (500 iterations, lr 0.1): 0.388, 0.388, 0.400, 0.388, 0.388 (of 153, 145, 150, 152, 152 non-degenerate windows).
+# The issue's target (> 0.5) is not met; the floor guards the present level with a margin for
+# the 40 windows searched here (binomial sd ~0.08).
+FRACTION_FLOOR = 0.2
+@pytest.fixture(scope="module")
+def kitchen_aga():
+    """The benchmark AGA (seed 0, 30 epochs, online-TSM features) on the default world, ~15 s."""
+    from lecturekit.analysis.anticipation import load_anticipation_data, predict_probs, train_anticipation
+    from lecturekit.data import ToyKitchens
+
+    torch.set_num_threads(1)
+    world = ToyKitchens(seed=0)
+    data = load_anticipation_data(world, ("train", "test"), encoder="toykitchens_tsm_online")
+    head, _ = train_anticipation("aga", data["train"], len(world.actions), epochs=30, seed=0)
+    probs = predict_probs(head, data["test"].features)
+    return world, data["test"], head.model.eval(), torch.as_tensor(probs.argmax(1))
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(strict=True, reason="issue 14.5 not met: the benchmark AGA's dependency matrix does not rank "
+                   "action pairs like the grammar (Spearman -0.056..+0.007 over seeds 0-4 of the default world)")
+def test_dependency_matrix_recovers_the_grammar(kitchen_aga):
+    world, _, model, _ = kitchen_aga
+    rho = dependency_grammar_correlation(model, world.transition_matrix("train"))
+    assert rho >= 0.3, rho
+
+
+@pytest.mark.slow
+def test_counterfactual_search_on_kitchen_windows(kitchen_aga):
+    """Test windows that show the video and where the model misses the true next action: the
+    search over the past slots makes it predict the true action in a share of them."""
+    world, test, model, pred = kitchen_aga
+    target = torch.as_tensor(test.labels["action"])
+    keep = non_degenerate_windows(pred, target, observed=test.labels["too_early"] == 0)
+    assert keep.sum() >= 100
+    summary = counterfactual_success(model, test.features, target, mask=keep, max_windows=40)
+    assert summary.fraction >= FRACTION_FLOOR, summary.fraction

@@ -55,7 +55,7 @@ PROBE = r"""
 import json, os, sys
 import lecturekit, lecturekit.data
 from lecturekit import features, resources
-enc = features.load_frame_encoder(device="cpu")
+enc = features.load_encoder(features.TEMPORAL_ENCODER, device="cpu")
 print(json.dumps({
     "package": lecturekit.__file__, "cwd": os.getcwd(), "sys_path": sys.path,
     "repo_root": str(lecturekit.data.repo_root()), "checkpoint": str(features.checkpoint_path()),

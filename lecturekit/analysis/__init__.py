@@ -5,5 +5,12 @@ from .flops import count_flops, count_macs, count_params, flop_table, format_flo
 
 # --- AGA post-training analysis (issue: anticipation) ---
 from .aga import Counterfactual, counterfactual_past, dependency_matrix, gate_trace  # noqa: E402,F401
+from .aga import (  # noqa: E402,F401
+    CounterfactualSummary,
+    counterfactual_success,
+    dependency_grammar_correlation,
+    non_degenerate_windows,
+    spearman,
+)
 # anticipation benchmark: one EK-100 yardstick for every model and the label-only baselines
 from .anticipation import load_anticipation_data, run_benchmark, score_anticipation  # noqa: E402,F401

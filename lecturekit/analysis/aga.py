@@ -17,6 +17,12 @@ any video:
                          variables; gradient descent makes the frozen model predict a chosen
                          action at t; the top-k actions of the optimised slots are "the past that
                          would have led there". Frame embeddings (values) and e_t stay fixed.
+    dependency_grammar_correlation
+                         the check of the forward analysis against a known grammar: Spearman's
+                         rho between M[a, b] and P(next = a | previous = b).
+    counterfactual_success
+                         the backward analysis over many windows: how often the search reaches
+                         its target (with :func:`non_degenerate_windows` to pick the windows).
     gate_trace           the gate g_t averaged over the H channels at every step: near 1 the
                          state is taken from the history, near 0 from the current frame.
 
@@ -210,6 +216,150 @@ def counterfactual_past(model: AGA, clip: Tensor, target: int, *, step: int = -1
     )
 
 
+# ----------------------------------------------------------------------------- checkable claims
+def _rank(x: Tensor) -> Tensor:
+    """Ranks 0..n-1 of a 1-D float64 tensor, ties given their average rank."""
+    order = torch.argsort(x, stable=True)
+    ranks = torch.empty_like(x)
+    ranks[order] = torch.arange(x.numel(), dtype=x.dtype)
+    _, inverse, counts = torch.unique(x, return_inverse=True, return_counts=True)
+    sums = torch.zeros(counts.numel(), dtype=x.dtype).index_add_(0, inverse, ranks)
+    return (sums / counts)[inverse]
+
+
+def spearman(x, y) -> float:
+    """Spearman's rank correlation of two equally long sets of numbers (ties: average ranks).
+
+    Args:
+        x, y: arrays or tensors of any shape with the same number of elements (flattened).
+
+    Returns:
+        rho in [-1, 1] (Pearson correlation of the ranks); NaN when either side is constant.
+    """
+    a = torch.as_tensor(x, dtype=torch.float64).reshape(-1).cpu()
+    b = torch.as_tensor(y, dtype=torch.float64).reshape(-1).cpu()
+    if a.numel() != b.numel() or a.numel() < 2:
+        raise ValueError(f"spearman: expected two sets of the same size >= 2, got {a.numel()} and {b.numel()}")
+    if not (torch.isfinite(a).all() and torch.isfinite(b).all()):
+        raise ValueError("spearman: expected finite values")
+    ra, rb = _rank(a), _rank(b)
+    ra, rb = ra - ra.mean(), rb - rb.mean()
+    denom = ra.norm() * rb.norm()
+    return float("nan") if denom == 0 else float((ra @ rb) / denom)
+
+
+def dependency_grammar_correlation(dependency, transitions, *, exclude_diagonal: bool = False) -> float:
+    """How well a dependency matrix ranks action pairs like the true grammar does (Spearman).
+
+    The dependency matrix links a current action a (row) to a candidate past action b
+    (column); the grammar says how likely a follows b. So entry M[a, b] is paired with
+    P(next = a | previous = b) = ``transitions[b, a]`` and the rank correlation of all pairs
+    is returned.
+
+    Args:
+        dependency: M (A, A) from :func:`dependency_matrix` (all queries x all candidates), or
+            an action-guided AGA whose full matrix is computed here (``reduce`` default).
+        transitions: P (A, A), row b = P(next action | previous action b), e.g.
+            ``ToyKitchens.transition_matrix("train")``.
+        exclude_diagonal: leave out the pairs a = b (repeats).
+
+    Returns:
+        Spearman's rho over the A*A (or A*(A-1)) pairs.
+
+    Example:
+        >>> p = torch.tensor([[0.1, 0.9], [0.6, 0.4]])             # P(next | previous)
+        >>> dependency_grammar_correlation(p.T, p)                   # M[a, b] = P[b, a]
+        1.0
+    """
+    if isinstance(dependency, torch.nn.Module):
+        dependency = dependency_matrix(dependency)
+    m = torch.as_tensor(dependency, dtype=torch.float64).cpu()
+    p = torch.as_tensor(transitions, dtype=torch.float64).cpu()
+    if m.dim() != 2 or m.shape[0] != m.shape[1] or p.shape != m.shape:
+        raise ValueError(f"expected a square dependency matrix (A, A) and transitions of the same shape, "
+                         f"got {tuple(m.shape)} and {tuple(p.shape)}")
+    pairs = p.T                                                               # pairs[a, b] = P(a | b)
+    if exclude_diagonal:
+        keep = ~torch.eye(m.shape[0], dtype=torch.bool)
+        return spearman(m[keep], pairs[keep])
+    return spearman(m, pairs)
+
+
+@dataclass
+class CounterfactualSummary:
+    """Result of :func:`counterfactual_success` over many windows."""
+
+    windows: list[int]             # indices (into the given features) of the searched windows
+    targets: list[int]             # the target of each searched window
+    results: list[Counterfactual]  # one search per window
+
+    @property
+    def reached(self) -> list[bool]:
+        """Per searched window: did the search make the model predict its target?"""
+        return [r.reached for r in self.results]
+
+    @property
+    def fraction(self) -> float:
+        """Share of the searched windows whose target was reached (NaN when none was searched)."""
+        return sum(self.reached) / len(self.results) if self.results else float("nan")
+
+
+def non_degenerate_windows(predictions, targets, observed=None) -> Tensor:
+    """Windows where steering the prediction to the target is a real question: (N,) bool.
+
+    A window is degenerate when the model already predicts the target (nothing to change) or
+    when it shows no frame of the video (``observed`` False: a black or padded window).
+
+    Args:
+        predictions: (N,) the model's top-1 action per window.
+        targets: (N,) the chosen target action per window.
+        observed: (N,) bool/0-1, True where the window shows the video; default all True.
+    """
+    pred = torch.as_tensor(predictions).reshape(-1)
+    tgt = torch.as_tensor(targets).reshape(-1)
+    if pred.shape != tgt.shape:
+        raise ValueError(f"predictions and targets: expected the same length, got {pred.numel()} and {tgt.numel()}")
+    keep = pred != tgt
+    if observed is not None:
+        obs = torch.as_tensor(observed).reshape(-1)
+        if obs.shape != pred.shape:
+            raise ValueError(f"observed: expected {pred.numel()} entries, got {obs.numel()}")
+        keep &= obs.bool()
+    return keep
+
+
+def counterfactual_success(model: AGA, features: Tensor, targets, *, mask=None, max_windows: int | None = None,
+                           **search) -> CounterfactualSummary:
+    """Run :func:`counterfactual_past` on many windows and count how often the target is reached.
+
+    Args:
+        model: an action-guided AGA (frozen; eval mode during the searches).
+        features: (N, T, D) the windows' feature sequences, T >= 2.
+        targets: (N,) the action to steer each window's last step to.
+        mask: (N,) bool, the windows to search (e.g. :func:`non_degenerate_windows`); default all.
+        max_windows: search at most this many of the selected windows (the first ones).
+        **search: passed to :func:`counterfactual_past` (``iters``, ``lr``, ``k``, ``patience``).
+
+    Returns:
+        A :class:`CounterfactualSummary` (``fraction`` = share of searched windows reached).
+    """
+    _check_action_guided(model, "counterfactual_success")
+    if features.dim() != 3 or features.shape[1] < 2:
+        raise ValueError(f"features: expected (N, T, D) with T >= 2, got shape {tuple(features.shape)}")
+    n = features.shape[0]
+    tgt = torch.as_tensor(targets, dtype=torch.long).reshape(-1)
+    if tgt.numel() != n:
+        raise ValueError(f"targets: expected {n} action ids (one per window), got {tgt.numel()}")
+    keep = torch.ones(n, dtype=torch.bool) if mask is None else torch.as_tensor(mask).reshape(-1).bool().cpu()
+    if keep.numel() != n:
+        raise ValueError(f"mask: expected {n} entries (one per window), got {keep.numel()}")
+    if max_windows is not None and max_windows < 1:
+        raise ValueError(f"max_windows: expected >= 1 or None, got {max_windows}")
+    idx = torch.nonzero(keep).reshape(-1).tolist()[:max_windows]
+    results = [counterfactual_past(model, features[i], int(tgt[i]), **search) for i in idx]
+    return CounterfactualSummary(idx, [int(tgt[i]) for i in idx], results)
+
+
 @torch.no_grad()
 def gate_trace(model: AGA, x: Tensor) -> Tensor:
     """The gate read-out: g_t averaged over H, (B, T); 1 = history, 0 = current frame; NaN at t = 0.
@@ -224,4 +374,5 @@ def gate_trace(model: AGA, x: Tensor) -> Tensor:
         return model.forward_all(x).gates.float().mean(-1)                  # (B, T)
 
 
-__all__ = ["Counterfactual", "counterfactual_past", "dependency_matrix", "gate_trace"]
+__all__ = ["Counterfactual", "CounterfactualSummary", "counterfactual_past", "counterfactual_success",
+           "dependency_grammar_correlation", "dependency_matrix", "gate_trace", "non_degenerate_windows", "spearman"]

@@ -22,7 +22,16 @@ anticipation read at the LAST step. Models adapted to this interface by
     two streams       (B, T, 2D) = [RGB ; Δ] split in two      rulstm_fusion (MATT over the two RU branches),
                                                                 ms_lstm_head (context = RGB, action = Δ)
     avt_head          (B, T, D) -> (B, 1, K)                   the future logits
-    horst             pixels (B, 3, T, H, W), average-pooled by ``pool`` -> (B, T, K)
+    horst             maps (B, C, T, h, w): the encoder's last feature maps (``maps=True``),
+                      or pixels (B, 3, T, H, W); average-pooled by ``pool`` -> (B, T, K)
+
+Features: ``load_anticipation_data(world, encoder=...)`` reads the per-frame features of either
+encoder of :mod:`lecturekit.features`: the single-frame CNN (the weak baseline: it cannot tell
+the reversal pairs apart) or the online TSM (features with time in them, causal).
+
+Baselines next to the learned models: the label-only rows read the TRUE past labels (an
+oracle no video model has); :func:`cascade_next_action` is the realistic two-stage version,
+"recognise the last past action from the same features, then apply the bigram".
 
 The second stream Δ is the temporal difference of the cached frame features
 (Δ_t = f_t − f_{t−1}, Δ_1 = 0): a cheap "motion" stream, NOT optical flow; it is a function of the
@@ -46,7 +55,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from ..data.baselines import bayes_next_action, ngram_next_action
+from ..data.baselines import NGram, bayes_next_action, ngram_next_action
 from ..layers.shapes import check_sequence, check_video
 from ..losses import cross_entropy_per_step
 from ..metrics.classification import epic_subsets, marginalize, mean_topk_recall, tail_classes, topk_accuracy
@@ -58,6 +67,9 @@ __all__ = [
     "PIXEL_MODELS",
     "AnticipationData",
     "AnticipationHead",
+    "PastActionRecogniser",
+    "bigram_after",
+    "cascade_next_action",
     "EpicTails",
     "epic_tails",
     "feature_difference",
@@ -81,8 +93,9 @@ _TWO_STREAM = ("rulstm_fusion", "ms_lstm_head")
 class AnticipationData:
     """One split of an anticipation view in the forms the models read.
 
-    features (N, T, D) float32 RGB frame features; delta (N, T, D) their temporal difference;
-    video (N, 3, T, H, W) uint8 or None; labels: the view's label arrays (numpy).
+    features (N, T, D) float32 RGB frame features of ``encoder``; delta (N, T, D) their temporal
+    difference; video (N, 3, T, H, W) uint8 or None; maps (N, C, T, h, w) float32 feature maps
+    of the temporal encoder or None; labels: the view's label arrays (numpy).
     """
 
     split: str
@@ -92,15 +105,20 @@ class AnticipationData:
     labels: dict[str, np.ndarray]
     tau_a: float = 1.0
     tau_o: float = 2.0
+    encoder: str = "toykitchens_frame_cnn"
+    maps: Tensor | None = None
 
     def __len__(self) -> int:
         return self.features.shape[0]
 
     def inputs(self, name: str) -> Tensor:
-        """What model ``name`` reads: (N, T, D), (N, T, 2D) = [RGB ; Δ] or uint8 pixels."""
+        """What model ``name`` reads: (N, T, D), (N, T, 2D) = [RGB ; Δ], or for HORST the feature
+        maps (when loaded) else the uint8 pixels."""
         if name in PIXEL_MODELS:
+            if self.maps is not None:
+                return self.maps
             if self.video is None:
-                raise ValueError(f"{name} reads pixels; load the data with pixels=True")
+                raise ValueError(f"{name} reads feature maps or pixels; load the data with maps=True or pixels=True")
             return self.video
         if name in _TWO_STREAM:
             return torch.cat([self.features, self.delta], dim=-1)
@@ -114,22 +132,28 @@ def feature_difference(x: Tensor) -> Tensor:
 
 
 def load_anticipation_data(world, splits: Sequence[str] = ("train", "val", "test"), *, tau_a: float = 1.0,
-                           tau_o: float = 2.0, frames: int = 8, pixels: bool = False, table=None,
+                           tau_o: float = 2.0, frames: int = 8, encoder: str = "toykitchens_frame_cnn",
+                           pixels: bool = False, maps: bool = False, maps_pool: int = 1, table=None,
                            **feature_kwargs) -> dict[str, AnticipationData]:
-    """``world.anticipation(split, tau_a, tau_o, frames)`` of every split as cached frame features
-    (:func:`lecturekit.features.view_features`; ``table`` / ``feature_kwargs`` go there), their
-    temporal difference, and optionally the uint8 pixels."""
-    from ..features import video_features, view_features
+    """``world.anticipation(split, tau_a, tau_o, frames)`` of every split as the cached frame
+    features of ``encoder`` (:func:`lecturekit.features.view_features`; ``table`` /
+    ``feature_kwargs`` go there), their temporal difference, optionally the uint8 pixels and
+    the same encoder's last feature maps (:func:`lecturekit.features.view_maps`, pooled by
+    ``maps_pool``; HORST reads them)."""
+    from ..features import load_encoder, video_features, view_features, view_maps
 
     if table is None:
-        table = video_features(world, **feature_kwargs)
+        table = video_features(world, encoder, **feature_kwargs)
+    map_encoder = load_encoder(encoder, device=feature_kwargs.get("device")) if maps else None
     out = {}
     for split in splits:
         view = world.anticipation(split, tau_a=tau_a, tau_o=tau_o, frames=frames)
         feats = view_features(view, table)
         video = view.tensors()[0] if pixels else None
+        fmaps = view_maps(view, pool=maps_pool, encoder=map_encoder, device=feature_kwargs.get("device")) if maps else None
         out[split] = AnticipationData(split, feats, feature_difference(feats), video,
-                                      {k: np.asarray(v) for k, v in view.labels.items()}, tau_a, tau_o)
+                                      {k: np.asarray(v) for k, v in view.labels.items()}, tau_a, tau_o,
+                                      encoder=encoder, maps=fmaps)
     return out
 
 
@@ -187,6 +211,78 @@ def label_baselines(world, split: str, *, tau_a: float = 1.0, tau_o: float = 2.0
     return out
 
 
+# =========================================================================== the cascade baseline
+class PastActionRecogniser(nn.Module):
+    """Stage 1 of the cascade: the observed window's features -> the LAST action before the
+    window's end. A two-layer perceptron over the flattened window:
+
+        (B, T, D) -> LN -> Linear(T·D, hidden) -> ReLU -> Dropout -> Linear(hidden, A + 1)
+
+    Class ``A`` is "nothing yet" (the window precedes the first action of the video), the
+    bigram's start-of-video context.
+    """
+
+    def __init__(self, frames: int, feat_dim: int, num_actions: int, hidden: int = 256, dropout: float = 0.2):
+        super().__init__()
+        self.frames, self.feat_dim = frames, feat_dim
+        self.net = nn.Sequential(nn.Flatten(1), nn.LayerNorm(frames * feat_dim), nn.Linear(frames * feat_dim, hidden),
+                                 nn.ReLU(), nn.Dropout(dropout), nn.Linear(hidden, num_actions + 1))
+
+    def forward(self, x: Tensor) -> Tensor:
+        check_sequence(x, length=self.frames, dim=self.feat_dim, name="observed features")
+        return self.net(x)                                                    # (B, A + 1)
+
+
+def _last_past_action(labels: Mapping[str, np.ndarray], num_actions: int) -> np.ndarray:
+    last = np.asarray(labels["history"])[:, -1]
+    return np.where(last < 0, num_actions, last)                              # A = nothing yet
+
+
+def cascade_next_action(world, train: AnticipationData, ev: AnticipationData, *, epochs: int = 30, lr: float = 1e-3,
+                        weight_decay: float = 1e-2, batch_size: int = 32, k: float = 0.1, seed: int = 0,
+                        device=None) -> tuple[np.ndarray, dict]:
+    """The realistic two-stage baseline: recognise the last past action from the same
+    features the models read, then apply the bigram of the training videos.
+
+        P(next = b | window) = Σ_a P(last = a | window) · P_bigram(b | a)
+
+    Stage 1 is :class:`PastActionRecogniser`, trained with cross-entropy against the true last
+    action (the label-only rows' input) with the benchmark's recipe; stage 2 is
+    ``NGram(n=2, k)``, fitted on the training action sequences, exactly the ``ngram2`` row,
+    which reads the TRUE last action: the gap between the two rows is what recognising it costs.
+
+    Returns ``(N, A)`` probabilities of ``ev`` and ``{"recognition_top1", "seconds"}``.
+    """
+    num_actions = len(world.actions)
+    seed_everything(seed)
+    n, t, d = check_sequence(train.features, name="train features")
+    rec = PastActionRecogniser(t, d, num_actions)
+    target = torch.as_tensor(_last_past_action(train.labels, num_actions))
+    start = time.perf_counter()
+    fit(rec, (train.features, target), epochs=epochs, lr=lr, weight_decay=weight_decay, scheduler="cosine",
+        batch_size=batch_size, seed=seed, metrics=(), device=device, progress=False)
+    seconds = time.perf_counter() - start
+    rec = rec.cpu().eval()
+    with torch.no_grad():
+        p_last = rec(ev.features).double().softmax(-1).numpy()               # (N, A + 1)
+    truth = _last_past_action(ev.labels, num_actions)
+    info = {"recognition_top1": float((p_last.argmax(1) == truth).mean()), "seconds": round(seconds, 2)}
+    return bigram_after(world, p_last, k=k), info
+
+
+def bigram_after(world, last_action_probs, *, k: float = 0.1) -> np.ndarray:
+    """Stage 2 of the cascade: ``(N, A + 1)`` probabilities of the last past action (column A =
+    nothing yet) -> ``(N, A)`` probabilities of the next one under the bigram of the training
+    videos (``NGram(2, k)``). With one-hot rows of the true last action this is the ``ngram2`` row."""
+    num_actions = len(world.actions)
+    p = np.asarray(last_action_probs, dtype=np.float64)
+    if p.ndim != 2 or p.shape[1] != num_actions + 1:
+        raise ValueError(f"last_action_probs: expected (N, {num_actions + 1}) (A actions + 'nothing yet'), got {p.shape}")
+    bigram = NGram(2, k, num_actions).fit(world.action_sequences("train"))
+    contexts = np.append(np.arange(num_actions), -1)[:, None]                # (A + 1, 1); -1 = start
+    return p @ bigram.predict(contexts)                                       # (A + 1, A) transition
+
+
 # =========================================================================== models
 class AnticipationHead(nn.Module):
     """A table model behind one interface: inputs -> logits (B, T', K); the anticipation is
@@ -196,7 +292,7 @@ class AnticipationHead(nn.Module):
                  **overrides):
         super().__init__()
         self.name, self.feat_dim = name, feat_dim
-        # pixels only: average-pool every frame by ``pool`` (keeps HORST within a CPU-minute budget)
+        # HORST only: average-pool every map / frame by ``pool`` (keeps it within a CPU-minute budget)
         self.pool = nn.AvgPool3d((1, pool, pool)) if pool > 1 else nn.Identity()
         if name in ("rulstm", "avt_head", "aga", "aga_pixel", "aga_iam", "aga_nogate"):
             kw = dict(feat_in=feat_dim)
@@ -205,14 +301,14 @@ class AnticipationHead(nn.Module):
         elif name == "ms_lstm_head":
             kw = dict(context_dim=feat_dim, action_dim=feat_dim)
         elif name == "horst":
-            kw = dict(in_channels=3)
+            kw = dict(in_channels=3)          # pixels; the feature maps' channels come in overrides
         else:
             raise ValueError(f"no benchmark adapter for model {name!r}; known: {FEATURE_MODELS + PIXEL_MODELS}")
         self.model = build_model(name, preset, num_classes=num_classes, **{**kw, **overrides})
 
     def forward(self, x: Tensor) -> Tensor:
         if self.name == "horst":
-            check_video(x, channels=3, name="pixels")
+            check_video(x, channels=self.model.in_channels, name="horst input (maps or pixels)")
             return self.model(self.pool(x))                                   # (B, T, K)
         width = 2 * self.feat_dim if self.name in _TWO_STREAM else self.feat_dim
         check_sequence(x, dim=width, name=f"{self.name} input")
@@ -250,8 +346,10 @@ def train_anticipation(name: str, train: AnticipationData, num_classes: int, *, 
     Returns the trained :class:`AnticipationHead` and ``{"seconds", "params", "final_loss"}``.
     """
     seed_everything(seed)
-    head = AnticipationHead(name, train.features.shape[-1], num_classes, **overrides)
     x, y = train.inputs(name), torch.as_tensor(train.labels["action"])
+    if name in PIXEL_MODELS:
+        overrides = {"in_channels": int(x.shape[1]), **overrides}
+    head = AnticipationHead(name, train.features.shape[-1], num_classes, **overrides)
     start = time.perf_counter()
     hist = fit(head, (x, y), loss=_anticipation_ce, epochs=epochs, lr=lr, weight_decay=weight_decay,
                scheduler="cosine", batch_size=batch_size, seed=seed, metrics=(), device=device, progress=False)
@@ -266,12 +364,14 @@ def run_benchmark(world, data: Mapping[str, AnticipationData], models: Sequence[
                   epochs: int | Mapping[str, int] = 20, seeds: Sequence[int] = (0,),
                   seeds_for: Mapping[str, Sequence[int]] | None = None,
                   model_kwargs: Mapping[str, Mapping] | None = None, lr: float = 1e-3,
-                  ngram_orders: Sequence[int] = (1, 2, 3), chance_seed: int = 0, log=None) -> dict:
+                  ngram_orders: Sequence[int] = (1, 2, 3), chance_seed: int = 0, cascade: bool = True,
+                  cascade_epochs: int = 30, log=None) -> dict:
     """Train every model of ``models`` on ``data["train"]``, score it on ``data[eval_split]`` next to
     the label-only references and a random-score chance row, with :func:`score_anticipation`.
 
     ``epochs``: one number or per model; ``seeds_for``: per-model seed lists overriding ``seeds``;
-    ``model_kwargs``: per-model overrides (e.g. ``{"horst": {"pool": 4, "hidden": (16,)}}``).
+    ``model_kwargs``: per-model overrides (e.g. ``{"horst": {"pool": 4, "hidden": (16,)}}``);
+    ``cascade``: add the row of :func:`cascade_next_action` (trained with every seed of ``seeds``).
     Returns ``{"rows": {row name: {"scores": [per-seed score dicts], "kind", "seeds", "train": [...]}},
     "tails": {...}, "settings": {...}}``.
     """
@@ -289,11 +389,23 @@ def run_benchmark(world, data: Mapping[str, AnticipationData], models: Sequence[
         kind = ("labels only: training class prior" if ref == "ngram1" else
                 "labels only: TRUE past labels" + (", grammar-optimal" if ref == "bayes" else ""))
         rows[ref] = {"kind": kind, "scores": [score_anticipation(probs, info, table, tails)]}
+    if cascade:
+        entry = {"kind": "features: recognise the last action, then bigram", "seeds": list(seeds),
+                 "epochs": cascade_epochs, "scores": [], "train": []}
+        for s in seeds:
+            probs, cinfo = cascade_next_action(world, tr, ev, epochs=cascade_epochs, lr=lr, seed=s)
+            entry["scores"].append(score_anticipation(probs, info, table, tails))
+            entry["train"].append(cinfo)
+            if log is not None:
+                log(f"cascade seed {s}: last action recognised {100 * cinfo['recognition_top1']:.1f}%, action MT5R "
+                    f"{100 * entry['scores'][-1]['mt5r']['overall']['action']:.1f}")
+        rows["cascade"] = entry
     for name in models:
         n_epochs = epochs[name] if isinstance(epochs, Mapping) else epochs
         run_seeds = list((seeds_for or {}).get(name, seeds))
         kw = dict((model_kwargs or {}).get(name, {}))
-        entry = {"kind": "pixels" if name in PIXEL_MODELS else "frame features", "seeds": run_seeds,
+        kind = ("feature maps" if tr.maps is not None else "pixels") if name in PIXEL_MODELS else "frame features"
+        entry = {"kind": kind, "seeds": run_seeds,
                  "epochs": n_epochs, "kwargs": {k: list(v) if isinstance(v, tuple) else v for k, v in kw.items()},
                  "scores": [], "train": []}
         for s in run_seeds:
@@ -309,7 +421,8 @@ def run_benchmark(world, data: Mapping[str, AnticipationData], models: Sequence[
             "settings": {"eval_split": eval_split, "epochs": epochs if not isinstance(epochs, Mapping) else dict(epochs),
                          "lr": lr, "seeds": list(seeds), "tau_a": ev.tau_a, "tau_o": ev.tau_o,
                          "frames": int(ev.features.shape[1]), "ngram_orders": list(ngram_orders),
-                         "train_rows": len(tr), "eval_rows": len(ev), "num_actions": num_actions}}
+                         "train_rows": len(tr), "eval_rows": len(ev), "num_actions": num_actions,
+                         "encoder": tr.encoder}}
 
 
 def _mean(xs: Sequence[float]) -> float:
@@ -337,8 +450,9 @@ def format_table(result: dict) -> str:
     head = (f"{'row':<14}{'input':<15}{'A all':>7}{'A uns':>7}{'A tail':>7}{'A seen':>7}{'V all':>7}{'V uns':>7}"
             f"{'V tail':>7}{'N all':>7}{'N uns':>7}{'N tail':>7}{'top1':>7}{'top5':>7}{'gap':>7}{'seeds':>6}")
     lines = [head, "-" * len(head)]
-    short = {"random scores": "-", "frame features": "features", "pixels": "pixels",
-             "labels only: training class prior": "train prior"}
+    short = {"random scores": "-", "frame features": "features", "pixels": "pixels", "feature maps": "maps",
+             "labels only: training class prior": "train prior",
+             "features: recognise the last action, then bigram": "feat. cascade"}
     for name, row in result["rows"].items():
         s = summarize(row)
         kind = short.get(row["kind"], "true labels")

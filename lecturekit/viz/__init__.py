@@ -4,7 +4,7 @@ Every plotting function returns a matplotlib Figure (outside pyplot: it shows on
 the cell's last expression) in one course style (:func:`course_style`, modest dpi).
 
     style     course_style, use_course_style, COURSE_RC, new_figure, to_numpy_video
-    video     storyboard, video_player, cam_overlay, attention_over_space
+    video     storyboard, video_player, cam_overlay, attention_over_space, counterfactual_storyboard
     plots     action_timeline, anticipation_plot, observed_fraction_curves, confusion_matrix,
               attention_over_time, dependency_matrix, gradient_norm_plot, param_table,
               params_flops_plot
@@ -37,6 +37,7 @@ _LAZY["fusion_diagram"] = "diagrams"   # architecture diagram of the fusion netw
 _LAZY["shift_diagram"] = "diagrams"    # TSM's temporal shift, before and after (notebook 04)
 _LAZY["two_stream_diagram"] = "diagrams"   # RGB stream + motion stream, late fusion (notebook 05)
 _LAZY["ata_diagram"] = "diagrams"      # ATA: align - attend - de-align (notebook 06)
+_LAZY["counterfactual_storyboard"] = "video"   # the past evidence an AGA counterfactual search changed
 
 
 def __getattr__(name):

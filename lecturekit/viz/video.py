@@ -16,7 +16,7 @@ import numpy as np
 
 from .style import _as_numpy, course_style, new_figure, time_label, to_numpy_video
 
-__all__ = ["attention_over_space", "cam_overlay", "frame_indices", "storyboard", "video_player"]
+__all__ = ["attention_over_space", "cam_overlay", "counterfactual_storyboard", "frame_indices", "storyboard", "video_player"]
 
 
 def frame_indices(num_frames: int, max_frames: int) -> np.ndarray:
@@ -79,6 +79,86 @@ def storyboard(
             ax.set_title(frame_titles[j] if frame_titles is not None else time_label(int(t), fps), fontsize=7)
         if title:
             fig.suptitle(title)
+    return fig
+
+
+def counterfactual_storyboard(
+    clip,
+    slot_steps,
+    before,
+    after,
+    *,
+    prediction_before: int,
+    prediction_after: int,
+    target: int,
+    class_names=None,
+    fps: float | None = None,
+    ncols: int = 8,
+    title: str | None = None,
+    panel_size: float = 1.3,
+):
+    """The frames of a window with the past evidence a counterfactual search changed.
+
+    Plain arrays in (from e.g. :class:`lecturekit.analysis.aga.Counterfactual`: ``slot_steps``,
+    ``before_topk``, ``after_topk``, ``prediction_before`` ...). Every memory slot's frame is
+    titled with the slot's original top action and, below it, the counterfactual one; the
+    frames whose top action changed are framed in red (the evidence that was altered). The last
+    frame is the steered step, titled with the prediction before and after.
+
+    Args:
+        clip: the window's frames (C, T, H, W), uint8 or float in [0, 1].
+        slot_steps: (S',) the frame index of every memory slot (in ``0 .. T - 2``).
+        before: (S',) or (S', k) the slots' original top action(s) (column 0 is shown).
+        after: same shape as ``before``, the slots' counterfactual top action(s).
+        prediction_before, prediction_after, target: action ids at the steered (last) step.
+        class_names: names of the action ids (default: the ids).
+        fps, ncols, title, panel_size: as in :func:`storyboard`.
+
+    Returns:
+        A matplotlib Figure with one axes per frame of the window.
+    """
+    frames = to_numpy_video(clip)
+    T = frames.shape[0]
+    steps = np.asarray(_as_numpy(slot_steps)).astype(int).reshape(-1)
+    b = np.asarray(_as_numpy(before)).astype(int)
+    a = np.asarray(_as_numpy(after)).astype(int)
+    if b.ndim == 1:
+        b = b[:, None]
+    if a.ndim == 1:
+        a = a[:, None]
+    if b.ndim != 2 or a.shape != b.shape or b.shape[0] != steps.shape[0]:
+        raise ValueError(f"before/after: expected ({steps.shape[0]},) or ({steps.shape[0]}, k) each (one row per slot), "
+                         f"got {b.shape} and {a.shape}")
+    if steps.size and (steps.min() < 0 or steps.max() >= T - 1):
+        raise ValueError(f"slot_steps: expected frame indices in [0, {T - 1}) (the last frame is the steered step), "
+                         f"got {steps.tolist()}")
+
+    def name(i: int) -> str:
+        return str(class_names[i]) if class_names is not None else str(i)
+
+    titles, changed = [time_label(t, fps) for t in range(T)], np.zeros(T, dtype=bool)
+    for t, bt, at in zip(steps, b[:, 0], a[:, 0]):
+        titles[t] = f"{time_label(int(t), fps)}\n{name(int(bt))}\n-> {name(int(at))}"
+        changed[t] = bt != at
+    titles[T - 1] = f"{time_label(T - 1, fps)} (steered)\n{name(prediction_before)}\n-> {name(prediction_after)}"
+    n, cols = T, max(1, min(ncols, T))
+    rows = -(-n // cols)
+    aspect = frames.shape[1] / frames.shape[2]
+    with course_style():
+        fig = new_figure(figsize=(panel_size * cols, (panel_size * aspect + 0.6) * rows + 0.4))
+        axes, _, _ = _grid(fig, n, cols)
+        for t, ax in enumerate(axes):
+            ax.imshow(frames[t])
+            ax.set_title(titles[t], fontsize=6)
+            if changed[t] or t == T - 1:
+                colour = "tab:red" if changed[t] else "tab:blue"
+                for side in ("top", "right", "bottom", "left"):
+                    ax.spines[side].set_visible(True)
+                    ax.spines[side].set_color(colour)
+                    ax.spines[side].set_linewidth(2.0)
+        reached = "reached" if prediction_after == target else "not reached"
+        fig.suptitle(title or f"counterfactual past: target {name(target)} ({reached}); red = changed evidence",
+                     fontsize=8)
     return fig
 
 

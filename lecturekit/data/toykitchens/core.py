@@ -443,6 +443,21 @@ class ToyKitchens:
         info = {"tau_a": tau_a, "tau_o": tau_o, "too_early": int(labels["too_early"].sum())}
         return ToyView(self, "anticipation", self._split(split), seg["video"], idx, labels, info)
 
+    def transition_matrix(self, split: str = "train") -> np.ndarray:
+        """The grammar's true next-action probabilities: (A, A), row b = P(next action | previous b).
+
+        Exact (no sampling, :meth:`Grammar.transition_matrix`): the bigram statistics of
+        infinitely many videos drawn like the ``split``'s, i.e. with the kitchens weighted by
+        their share of the split's videos. The fitted bigram of
+        :func:`lecturekit.data.baselines.ngram_next_action` estimates it from finite videos.
+        """
+        split = self._split(split)
+        prior = np.bincount([k for k, s in zip(self.video_kitchen, self.video_split) if s == split],
+                            minlength=len(self.kitchens)).astype(np.float64)
+        if prior.sum() == 0:
+            raise ValueError(f"split {split!r} has no videos in this world")
+        return self.grammar.transition_matrix(prior)
+
     def action_sequences(self, split: str) -> list[list[int]]:
         """The action-id sequence of every long video of a split (for label-level models)."""
         split = self._split(split)

@@ -260,6 +260,56 @@ class Grammar:
         total = p.sum()
         return (p / total if total > 0 else np.full(A, 1.0 / A)), joint
 
+    def transition_matrix(self, kitchen_prior: np.ndarray, *, tol: float = 1e-13, max_steps: int = 100_000) -> np.ndarray:
+        """Exact bigram statistics of the automaton: P(next action = a | previous action = b).
+
+        Averaged over every position of a video (not just its start) and over kitchens drawn
+        from ``kitchen_prior``, i.e. the limit of the bigram counts of infinitely many sampled
+        videos: ``C[b, a]`` = expected number of times ``b`` is immediately followed by ``a``
+        in one video, and the row ``b`` is ``C[b] / C[b].sum()``.
+
+        Computed without sampling. Let ``N = sum_t alpha_t`` be the expected occupancy of the
+        hidden states (kitchen, m, position) after t emitted actions (a geometric series: every
+        video ends). Emitting is linear in alpha, so ``C[b, a]`` = mass of "emit b, then emit a"
+        applied to ``N``.
+
+        Args:
+            kitchen_prior: (K,) non-negative weights of the kitchens (normalised here).
+            tol: stop summing the occupancy when the mass still alive falls below this.
+            max_steps: safety limit on the number of summed steps.
+
+        Returns:
+            (A, A) float64; row b = P(next | previous = b), summing to 1; a row of an action
+            that can never be followed by another is all zeros.
+        """
+        kp = np.asarray(kitchen_prior, dtype=np.float64).reshape(-1)
+        if kp.shape != (self.pref.shape[0],) or (kp < 0).any() or not np.isfinite(kp).all() or kp.sum() <= 0:
+            raise ValueError(f"kitchen_prior: expected {self.pref.shape[0]} non-negative weights with a positive sum, "
+                             f"got shape {kp.shape}")
+        ks = np.nonzero(kp > 0)[0]
+        alpha = self.initial(kp / kp.sum())[ks]                           # (K', M, S), total mass 1
+        occupancy = np.zeros_like(alpha)
+        for _ in range(max_steps):
+            occupancy += alpha
+            joint = self._emit(alpha, ks)                                 # (K', M, A, S)
+            alpha = joint.sum(axis=2)
+            if alpha.sum() < tol:
+                break
+        else:
+            raise RuntimeError("transition_matrix: the occupancy series did not converge")
+        first = self._emit(occupancy, ks)                                 # (K', M, A, S): ... then emit b
+        counts = np.zeros((self.num_actions, self.num_actions))
+        for b in range(self.num_actions):
+            after_b = first[:, :, b, :]
+            if after_b.sum() > 0:
+                counts[b] = self._emit(after_b, ks).sum(axis=(0, 1, 3))   # ... then emit a
+        total = counts.sum(axis=1, keepdims=True)
+        return np.divide(counts, total, out=np.zeros_like(counts), where=total > 0)
+
+    def _emit(self, alpha: np.ndarray, kitchens: np.ndarray) -> np.ndarray:
+        """The unnormalised joint (K', M, A, S') of :meth:`next_distribution` (mass that ends is lost)."""
+        return self.next_distribution(alpha, kitchens)[1]
+
     @staticmethod
     def update(joint: np.ndarray, action: int) -> np.ndarray:
         """alpha after observing ``action`` (normalised)."""
