@@ -155,9 +155,8 @@ def train_encoder(recipe: Mapping | str = FRAME_ENCODER, *, device=None, progres
     recipe = _recipe(recipe) if isinstance(recipe, str) else recipe
     world = ToyKitchens(**recipe["world"])
     target = recipe["target"]
-    # contexts: each training segment enters once per context c, sampled from [start - c, stop + c]
-    views = [world.clips("train", frames=recipe["frames"], context=c).tensors() for c in recipe.get("contexts", [0])]
-    x_tr, y_tr = torch.cat([v[0] for v in views]), torch.cat([v[1][target] for v in views])
+    x_tr, y_tr = world.clips("train", frames=recipe["frames"]).tensors()
+    y_tr = y_tr[target]
     x_va, y_va = world.clips("val", frames=recipe["frames"]).tensors()
     if recipe.get("reversed_pairs"):
         if target != "action":
@@ -310,6 +309,21 @@ def video_features(
     return table
 
 
+def _gather_view(view, per_video, black: torch.Tensor) -> torch.Tensor:
+    """The frames of ``view`` looked up in per-video tables: ``per_video(v)`` -> (T_video, ...) for
+    video index v (called once per video of the view); frames before the video (index -1) get
+    ``black``. Returns (N, T, ...)."""
+    out = torch.empty(len(view), view.frames, *black.shape)
+    idx = torch.from_numpy(view.frame_index)
+    for v in np.unique(view.video_index):
+        rows = torch.from_numpy(np.nonzero(view.video_index == v)[0])
+        sel = idx[rows]
+        block = per_video(int(v))[sel.clamp(min=0)]
+        block[sel < 0] = black
+        out[rows] = block
+    return out
+
+
 def view_features(view, table: Mapping[str, torch.Tensor] | None = None, **kwargs) -> torch.Tensor:
     """The frames of a ToyKitchens view (``clips``, ``early``, ``anticipation``) as features
     ``(N, T, D)``: row ``i`` equals ``encode_frames(encoder, view[i].video)``. Frames outside the
@@ -319,19 +333,7 @@ def view_features(view, table: Mapping[str, torch.Tensor] | None = None, **kwarg
     """
     if table is None:
         table = video_features(view.world, **kwargs)
-    world = view.world
-    black = table["__black__"]
-    out = torch.empty(len(view), view.frames, black.shape[-1])
-    idx = torch.from_numpy(view.frame_index)
-    vids = view.video_index
-    for v in np.unique(vids):
-        rows = torch.from_numpy(np.nonzero(vids == v)[0])
-        feats = table[world.video_ids[int(v)]]
-        sel = idx[rows]
-        block = feats[sel.clamp(min=0)]
-        block[sel < 0] = black
-        out[rows] = block
-    return out
+    return _gather_view(view, lambda v: table[view.world.video_ids[v]], table["__black__"])
 
 
 @torch.no_grad()
@@ -364,14 +366,6 @@ def view_maps(view, name: str = TEMPORAL_ENCODER, *, pool: int = 1, encoder: nn.
 
     world = view.world
     black = maps_of(torch.zeros(3, 1, world.size, world.size, dtype=torch.uint8))[0]
-    out = torch.empty(len(view), view.frames, *black.shape)       # (N, T, C', h, w)
-    idx = torch.from_numpy(view.frame_index)
-    for v in np.unique(view.video_index):
-        rows = torch.from_numpy(np.nonzero(view.video_index == v)[0])
-        frames = torch.from_numpy(np.ascontiguousarray(world.long_video(int(v)))).permute(3, 0, 1, 2)
-        maps = maps_of(frames)
-        sel = idx[rows]
-        block = maps[sel.clamp(min=0)]
-        block[sel < 0] = black
-        out[rows] = block
+    out = _gather_view(view, lambda v: maps_of(torch.from_numpy(np.ascontiguousarray(world.long_video(v)))
+                                               .permute(3, 0, 1, 2)), black)       # (N, T, C', h, w)
     return out.permute(0, 2, 1, 3, 4).contiguous()                # (N, C', T, h, w)
