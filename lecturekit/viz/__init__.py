@@ -7,7 +7,7 @@ the cell's last expression) in one course style (:func:`course_style`, modest dp
     video     storyboard, video_player, cam_overlay, attention_over_space, counterfactual_storyboard
     plots     action_timeline, anticipation_plot, observed_fraction_curves, confusion_matrix,
               attention_over_time, dependency_matrix, gradient_norm_plot, param_table,
-              params_flops_plot
+              params_flops_plot, early_recognition_figure
     live      plot_history, LiveCurves (the live training-curves callback of train.fit)
     widgets   clip_scrubber, early_recognition_explorer, anticipation_explorer (ipywidgets)
     diagrams  fusion_diagram, shift_diagram, two_stream_diagram, ata_diagram (architecture diagrams drawn with matplotlib)
@@ -38,6 +38,7 @@ _LAZY["shift_diagram"] = "diagrams"    # TSM's temporal shift, before and after 
 _LAZY["two_stream_diagram"] = "diagrams"   # RGB stream + motion stream, late fusion (notebook 05)
 _LAZY["ata_diagram"] = "diagrams"      # ATA: align - attend - de-align (notebook 06)
 _LAZY["counterfactual_storyboard"] = "video"   # the past evidence an AGA counterfactual search changed
+_LAZY["early_recognition_figure"] = "plots"    # MS-LSTM Fig. 5 / Fig. 6: accuracy vs observed fraction per loss
 
 
 def __getattr__(name):

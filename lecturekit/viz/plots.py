@@ -248,6 +248,44 @@ def observed_fraction_curves(
     return fig
 
 
+def early_recognition_figure(result: Mapping, *, split: str = "test", losses: Sequence[str] | None = None):
+    """MS-LSTM's Fig. 5 and Fig. 6 side by side from the per-seed curves of
+    :func:`lecturekit.analysis.early_recognition.run_early_recognition`: left, accuracy after
+    each observed fraction per training loss (mean over seeds, band = min..max over seeds);
+    right, the same with temporal average pooling of the predictions (solid) over the raw
+    per-step prediction (dotted)."""
+    try:
+        fractions = np.asarray(result["fractions"], float)
+        curves = result["curves"]
+    except (KeyError, TypeError) as e:
+        raise ValueError("result: expected the dict of run_early_recognition with 'fractions' and 'curves'") from e
+    names = list(losses) if losses is not None else list(curves)
+    missing = [n for n in names if n not in curves or split not in curves[n]]
+    if missing:
+        raise ValueError(f"losses {missing} have no {split!r} curves; have {sorted(curves)}")
+    with course_style():
+        fig = new_figure(figsize=(9.2, 3.3))
+        axes = fig.subplots(1, 2, sharey=True)
+        for i, name in enumerate(names):
+            color = f"C{i}"
+            raw = np.asarray(curves[name][split]["raw"], float)
+            pooled = np.asarray(curves[name][split]["pooled"], float)
+            if raw.shape[-1] != fractions.shape[0]:
+                raise ValueError(f"{name}: {raw.shape[-1]} steps per curve but {fractions.shape[0]} fractions")
+            axes[0].plot(fractions, raw.mean(0), marker="o", ms=2.5, color=color, label=name)
+            axes[0].fill_between(fractions, raw.min(0), raw.max(0), color=color, alpha=0.15, lw=0)
+            axes[1].plot(fractions, pooled.mean(0), color=color, label=f"{name}, pooled")
+            axes[1].plot(fractions, raw.mean(0), color=color, ls=":", lw=1)
+        axes[0].set_title("Fig. 5: the loss (raw per-step prediction)")
+        axes[1].set_title("Fig. 6: average pooling (solid) vs raw (dotted)")
+        for ax in axes:
+            ax.set_xlabel("observed fraction of the action")
+            ax.set_xlim(0, 1.02)
+        axes[0].set_ylabel(f"{split} top-1 accuracy")
+        axes[0].legend(fontsize=7)
+    return fig
+
+
 def gradient_norm_plot(
     distances,
     norms: Mapping,
