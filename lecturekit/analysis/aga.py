@@ -25,6 +25,12 @@ any video:
                          its target (with :func:`non_degenerate_windows` to pick the windows).
     gate_trace           the gate g_t averaged over the H channels at every step: near 1 the
                          state is taken from the history, near 0 from the current frame.
+    aga_generalisation   the paper's central claim (pixel attention overfits to visual cues of the
+                         past frames, AGA generalises to unseen kitchens) measured on
+                         ``ToyKitchens(cues=C)``: seen-vs-unseen action MT5R gap of AGA and of its
+                         pixel-attention ablation over seeds, compared by
+                         :func:`paired_difference_test` (paired t-test and sign test, own code:
+                         :func:`student_t_two_sided`, :func:`sign_test`; no scipy).
 
 Choices where the sources are silent or disagree (documented, not published facts)
     - heads: the released attention averages per-head softmaxes (``reduce="mean_of_softmax"``,
@@ -39,9 +45,12 @@ Choices where the sources are silent or disagree (documented, not published fact
 
 from __future__ import annotations
 
+import math
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -268,7 +277,7 @@ def dependency_grammar_correlation(dependency, transitions, *, exclude_diagonal:
 
     Example:
         >>> p = torch.tensor([[0.1, 0.9], [0.6, 0.4]])             # P(next | previous)
-        >>> dependency_grammar_correlation(p.T, p)                   # M[a, b] = P[b, a]
+        >>> round(dependency_grammar_correlation(p.T, p), 12)        # M[a, b] = P[b, a]
         1.0
     """
     if isinstance(dependency, torch.nn.Module):
@@ -374,5 +383,346 @@ def gate_trace(model: AGA, x: Tensor) -> Tensor:
         return model.forward_all(x).gates.float().mean(-1)                  # (B, T)
 
 
-__all__ = ["Counterfactual", "CounterfactualSummary", "counterfactual_past", "counterfactual_success",
-           "dependency_grammar_correlation", "dependency_matrix", "gate_trace", "non_degenerate_windows", "spearman"]
+# ----------------------------------------------------------------------------- the generalisation claim
+# The AGA paper's central claim: dot-product attention over pixel features overfits to explicit
+# visual cues of the past frames, attention over predicted actions generalises to unseen
+# kitchens. ToyKitchens(cues=C) builds such a cue (a wall poster whose colour predicts the
+# upcoming action in the seen kitchens only); :func:`aga_generalisation` measures both models'
+# seen-to-unseen gap over seeds and :func:`paired_difference_test` compares them.
+
+def _betacf(a: float, b: float, x: float, iters: int = 500, eps: float = 1e-15) -> float:
+    """Continued fraction of the incomplete beta function (modified Lentz), converging for
+    x < (a + 1) / (a + b + 2)."""
+    tiny = 1e-300
+
+    def guard(v: float) -> float:
+        return tiny if abs(v) < tiny else v
+
+    c, d = 1.0, 1.0 / guard(1.0 - (a + b) * x / (a + 1.0))
+    h = d
+    for m in range(1, iters + 1):
+        m2 = 2 * m
+        for num in (m * (b - m) * x / ((a + m2 - 1.0) * (a + m2)),                  # even step
+                    -(a + m) * (a + b + m) * x / ((a + m2) * (a + m2 + 1.0))):      # odd step
+            d = 1.0 / guard(1.0 + num * d)
+            c = guard(1.0 + num / c)
+            h *= d * c
+        if abs(d * c - 1.0) < eps:
+            return h
+    raise RuntimeError(f"incomplete beta: no convergence for a={a}, b={b}, x={x}")
+
+
+def regularized_incomplete_beta(a: float, b: float, x: float) -> float:
+    """I_x(a, b) = B(x; a, b) / B(a, b) for a, b > 0 and 0 <= x <= 1 (no scipy needed).
+
+    Example:
+        >>> round(regularized_incomplete_beta(1.0, 1.0, 0.3), 12)     # I_x(1, 1) = x
+        0.3
+    """
+    if not (a > 0 and b > 0) or not 0.0 <= x <= 1.0:
+        raise ValueError(f"expected a > 0, b > 0 and 0 <= x <= 1, got a={a}, b={b}, x={x}")
+    if x == 0.0 or x == 1.0:
+        return x
+    front = math.exp(math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b) + a * math.log(x) + b * math.log1p(-x))
+    if x < (a + 1.0) / (a + b + 2.0):
+        return front * _betacf(a, b, x) / a
+    return 1.0 - front * _betacf(b, a, 1.0 - x) / b
+
+
+def student_t_two_sided(t: float, df: float) -> float:
+    """Two-sided p-value P(|T| >= |t|) of Student's t with ``df`` degrees of freedom:
+    I_{df / (df + t²)}(df / 2, 1 / 2).
+
+    Example:
+        >>> round(student_t_two_sided(2.776445, 4), 4)                 # the 5% point of t_4
+        0.05
+    """
+    if not df > 0:
+        raise ValueError(f"df: expected > 0, got {df}")
+    if math.isnan(t):
+        return math.nan
+    if math.isinf(t):
+        return 0.0
+    return regularized_incomplete_beta(df / 2.0, 0.5, df / (df + t * t))
+
+
+def sign_test(positives: int, negatives: int) -> float:
+    """Exact two-sided sign test: P(a split at least as uneven as ``positives`` : ``negatives``)
+    under Binomial(n, 1/2), n = positives + negatives (ties are left out before calling).
+    With 5 pairs the smallest possible p is 2/32 = 0.0625.
+
+    Example:
+        >>> sign_test(5, 0)
+        0.0625
+    """
+    if positives < 0 or negatives < 0:
+        raise ValueError(f"expected counts >= 0, got {positives}, {negatives}")
+    n = positives + negatives
+    if n == 0:
+        return 1.0
+    tail = sum(math.comb(n, i) for i in range(min(positives, negatives) + 1)) / 2.0**n
+    return min(1.0, 2.0 * tail)
+
+
+def paired_difference_test(x, y, *, names: tuple[str, str] = ("x", "y")) -> dict:
+    """Compare two paired per-seed measurements: d_i = x_i − y_i.
+
+    Returns mean and sample standard deviation (ddof = 1) of x, y and d, the standard error of
+    the mean difference se = sd(d) / sqrt(n), the paired t statistic mean(d) / se with its
+    two-sided p (n − 1 degrees of freedom), the sign test (ties dropped), and ``verdict``:
+    "<x> > <y> by more than 2 s.e." when mean(d) > 2 se, "<x> < <y> by more than 2 s.e." when
+    mean(d) < −2 se, otherwise "within 2 s.e.".
+
+    Example:
+        >>> r = paired_difference_test([3.0, 4.0, 5.0], [1.0, 1.0, 1.0], names=("a", "b"))
+        >>> r["mean_diff"], r["positives"], r["verdict"]
+        (3.0, 3, 'a > b by more than 2 s.e.')
+    """
+    xs = [float(v) for v in torch.as_tensor(x, dtype=torch.float64).reshape(-1).tolist()]
+    ys = [float(v) for v in torch.as_tensor(y, dtype=torch.float64).reshape(-1).tolist()]
+    if len(xs) != len(ys) or len(xs) < 2:
+        raise ValueError(f"expected two paired lists of the same length >= 2, got {len(xs)} and {len(ys)}")
+    if not all(math.isfinite(v) for v in xs + ys):
+        raise ValueError("expected finite values")
+    n = len(xs)
+    d = [a - b for a, b in zip(xs, ys)]
+
+    def mean(v):
+        return sum(v) / len(v)
+
+    def sd(v):
+        m = mean(v)
+        return math.sqrt(sum((a - m) ** 2 for a in v) / (len(v) - 1))
+
+    md, se = mean(d), sd(d) / math.sqrt(n)
+    if se > 0:
+        t = md / se
+    else:
+        t = math.nan if md == 0 else math.copysign(math.inf, md)
+    p_t = 1.0 if math.isnan(t) else student_t_two_sided(t, n - 1)
+    pos, neg = sum(v > 0 for v in d), sum(v < 0 for v in d)
+    if md > 2 * se:
+        verdict = f"{names[0]} > {names[1]} by more than 2 s.e."
+    elif md < -2 * se:
+        verdict = f"{names[0]} < {names[1]} by more than 2 s.e."
+    else:
+        verdict = "within 2 s.e."
+    return {"names": list(names), "n": n, "x": xs, "y": ys, "diff": d,
+            "mean_x": mean(xs), "std_x": sd(xs), "mean_y": mean(ys), "std_y": sd(ys),
+            "mean_diff": md, "std_diff": sd(d), "se_diff": se, "t": t, "df": n - 1, "p_t": p_t,
+            "positives": pos, "negatives": neg, "ties": n - pos - neg, "p_sign": sign_test(pos, neg),
+            "verdict": verdict}
+
+
+def cue_visible(world, view) -> np.ndarray:
+    """(N, T) bool: which frames of an anticipation ``view`` of a world with cues show the cue
+    of the row's own action (``ToyKitchens(cues=C)``)."""
+    if getattr(world, "cue_map", None) is None:
+        raise ValueError("cue_visible: expected a ToyKitchens world built with cues > 0, got one without cues")
+    first = np.array([world.scripts[v].cue["first"][p] for v, p in zip(view.video_index, view.labels["position"])])
+    last = np.array([world.scripts[v].cue["last"][p] for v, p in zip(view.video_index, view.labels["position"])])
+    idx = view.frame_index
+    return (idx >= first[:, None]) & (idx <= last[:, None]) & (idx >= 0)
+
+
+def linear_probe(x_train, y_train, x_eval, y_eval, num_classes: int, *, l2: float = 1e-4,
+                 max_iter: int = 300) -> float:
+    """Balanced accuracy of a linear softmax classifier (standardised inputs, L2 ``l2``, L-BFGS
+    from zero weights: deterministic) trained on (x_train, y_train), scored on (x_eval, y_eval):
+    the mean over the classes present in ``y_eval`` of their recall."""
+    xa = torch.as_tensor(x_train, dtype=torch.float32)
+    xb = torch.as_tensor(x_eval, dtype=torch.float32)
+    ya = torch.as_tensor(y_train, dtype=torch.long)
+    yb = torch.as_tensor(y_eval, dtype=torch.long)
+    if xa.dim() != 2 or xb.dim() != 2 or xa.shape[1] != xb.shape[1] or len(xa) != len(ya) or len(xb) != len(yb):
+        raise ValueError(f"expected x (N, D) with one label per row and the same D, got {tuple(xa.shape)}, "
+                         f"{tuple(ya.shape)}, {tuple(xb.shape)}, {tuple(yb.shape)}")
+    mu, sd = xa.mean(0), xa.std(0) + 1e-6
+    xa, xb = (xa - mu) / sd, (xb - mu) / sd
+    lin = torch.nn.Linear(xa.shape[1], num_classes)
+    torch.nn.init.zeros_(lin.weight)
+    torch.nn.init.zeros_(lin.bias)
+    opt = torch.optim.LBFGS(lin.parameters(), max_iter=max_iter, line_search_fn="strong_wolfe")
+
+    def closure():
+        opt.zero_grad()
+        loss = F.cross_entropy(lin(xa), ya) + l2 * lin.weight.pow(2).sum()
+        loss.backward()
+        return loss
+
+    opt.step(closure)
+    with torch.no_grad():
+        pred = lin(xb).argmax(1)
+    return float(np.mean([(pred[yb == c] == c).float().mean().item() for c in torch.unique(yb).tolist()]))
+
+
+def cue_consistent_mass(probs, cue_shown, cue_map) -> np.ndarray:
+    """Per row, the probability a model puts on the actions whose cue colour is the one shown:
+    sum_a p[n, a] · [cue_map[a] = cue_shown[n]], (N,). Where the cue is independent of the
+    action (unseen kitchens), a model that ignores it puts about the share of those actions
+    in its predictions there; a model that follows it, more."""
+    p = np.asarray(probs, dtype=np.float64)
+    cmap = np.asarray(cue_map)
+    cue = np.asarray(cue_shown)
+    if p.ndim != 2 or p.shape[1] != cmap.shape[0] or cue.shape != (p.shape[0],):
+        raise ValueError(f"expected probs (N, A), cue_shown (N,), cue_map (A,), got {p.shape}, {cue.shape}, "
+                         f"{cmap.shape}")
+    return (p * (cmap[None, :] == cue[:, None])).sum(1)
+
+
+GENERALISATION_WORLD = {"heldout_videos": 2, "unseen_videos": 6}
+
+
+def _sequence_inputs(data, inputs: str):
+    """Replace each split's features by what both models read: the encoder's vectors (as loaded)
+    or its last feature maps flattened per frame, (N, T, C·h·w)."""
+    import dataclasses
+
+    from .anticipation import feature_difference
+
+    if inputs == "vectors":
+        return data
+    out = {}
+    for split, d in data.items():
+        flat = d.maps.permute(0, 2, 1, 3, 4).flatten(2).contiguous()            # (N, T, C·h·w)
+        out[split] = dataclasses.replace(d, features=flat, delta=feature_difference(flat), maps=None,
+                                         encoder=f"{d.encoder} maps")
+    return out
+
+
+def aga_generalisation(seeds: Sequence[int] = (0, 1, 2, 3, 4), *, world_seeds: Sequence[int] | None = None,
+                       cues: int = 8, cue_strength: float = 1.0, world_kwargs: dict | None = None,
+                       inputs: str = "maps", maps_pool: int = 1, encoder: str | None = None, epochs: int = 30,
+                       lr: float = 1e-3, models: tuple[str, str] = ("aga", "aga_pixel"), log=None) -> dict:
+    """The AGA paper's generalisation claim on ToyKitchens with a visual shortcut.
+
+    For every seed s: a world ``ToyKitchens(seed=world_seeds[i], cues=cues, cue_strength=...,
+    **world_kwargs)`` (default world seed = s; ``world_kwargs`` default
+    :data:`GENERALISATION_WORLD`: more held-out videos, for steadier MT5R), its anticipation
+    windows (tau_a = 1 s, tau_o = 2 s, 8 frames) as the frozen ``encoder``'s ``inputs``
+    ("maps": its last feature maps flattened per frame; "vectors": its pooled per-frame
+    features), and the two ``models`` (AGA and its pixel-attention ablation), each trained with
+    seed s by the benchmark's recipe (:func:`lecturekit.analysis.anticipation.train_anticipation`,
+    ``epochs``, ``lr``: the same budget for both). Measured per model:
+
+    * seen = action MT5R on the val rows of the seen kitchens (held-out videos of kitchens
+      whose cue follows the map), unseen = action MT5R on the test rows of the unseen kitchens
+      (cue independent of the action); gap = seen − unseen;
+    * cue mass: :func:`cue_consistent_mass` on those rows (how much the model follows the cue).
+
+    Then :func:`paired_difference_test` of the gaps (pixel − AGA: positive = AGA's gap smaller),
+    and of the unseen cue masses. Also a :func:`linear_probe` of the cue colour from the model
+    inputs (frames of the windows that show it; train rows -> val rows) of the first world.
+
+    Returns a JSON-ready dict: ``settings``, ``probe``, ``per_seed``, ``summary``, ``gap_test``,
+    ``cue_mass_test``, ``claim`` (the paper's direction, shown or not, from the numbers), ``seconds``.
+    """
+    from ..data.toykitchens import ToyKitchens
+    from ..features import TEMPORAL_ENCODER
+    from ..metrics.classification import mean_topk_recall
+    from .anticipation import load_anticipation_data, predict_probs, train_anticipation
+
+    encoder = encoder or TEMPORAL_ENCODER
+    seeds = [int(s) for s in seeds]
+    world_seeds = seeds if world_seeds is None else [int(s) for s in world_seeds]
+    if len(world_seeds) != len(seeds) or len(seeds) < 2:
+        raise ValueError(f"expected >= 2 seeds and one world seed per seed, got {len(seeds)} seeds and "
+                         f"{len(world_seeds)} world seeds")
+    if inputs not in ("maps", "vectors"):
+        raise ValueError(f"inputs: expected 'maps' or 'vectors', got {inputs!r}")
+    if cues < 1:
+        raise ValueError(f"cues: expected >= 1 (the experiment needs the cue), got {cues}")
+    wk = dict(GENERALISATION_WORLD if world_kwargs is None else world_kwargs)
+    say = log or (lambda *_: None)
+    cpu0, wall0 = time.process_time(), time.perf_counter()
+    per_seed, probe = [], None
+    for s, ws in zip(seeds, world_seeds):
+        world = ToyKitchens(seed=ws, cues=cues, cue_strength=cue_strength, **wk)
+        raw = load_anticipation_data(world, ("train", "val", "test"), tau_a=1.0, tau_o=2.0, frames=8,
+                                     encoder=encoder, maps=inputs == "maps", maps_pool=maps_pool)
+        data = _sequence_inputs(raw, inputs)
+        num_actions = len(world.actions)
+        seen = data["val"].labels["unseen"] == 0
+        unseen = data["test"].labels["unseen"] == 1
+        if probe is None:
+            views = {sp: world.anticipation(sp, tau_a=1.0, tau_o=2.0, frames=8) for sp in ("train", "val")}
+            xs, ys = {}, {}
+            for sp, view in views.items():
+                vis = torch.from_numpy(cue_visible(world, view))
+                xs[sp] = data[sp].features[vis]
+                ys[sp] = torch.as_tensor(view.labels["cue"])[:, None].expand_as(vis)[vis]
+            probe = {"inputs": inputs, "dim": int(xs["train"].shape[1]), "train_frames": int(len(ys["train"])),
+                     "eval_frames": int(len(ys["val"])), "chance": 1.0 / cues,
+                     "balanced_accuracy": linear_probe(xs["train"], ys["train"], xs["val"], ys["val"], cues)}
+            say(f"probe: cue colour from the {inputs} ({probe['dim']} dims) of the frames that show it: balanced "
+                f"accuracy {probe['balanced_accuracy']:.3f} (chance {1 / cues:.3f})")
+        entry = {"seed": s, "world_seed": ws, "rows": {"train": len(data["train"]), "val_seen": int(seen.sum()),
+                                                        "test_unseen": int(unseen.sum())}, "models": {}}
+        for name in models:
+            head, info = train_anticipation(name, data["train"], num_actions, epochs=epochs, lr=lr, seed=s)
+            pv = predict_probs(head, data["val"].features)
+            pt = predict_probs(head, data["test"].features)
+            yv, yt = data["val"].labels["action"], data["test"].labels["action"]
+            m = {"seen": mean_topk_recall(pv[seen], yv[seen], 5), "unseen": mean_topk_recall(pt[unseen], yt[unseen], 5),
+                 "val_overall": mean_topk_recall(pv, yv, 5), "test_overall": mean_topk_recall(pt, yt, 5),
+                 "cue_mass_seen": float(cue_consistent_mass(pv[seen], data["val"].labels["cue"][seen],
+                                                            world.cue_map).mean()),
+                 "cue_mass_unseen": float(cue_consistent_mass(pt[unseen], data["test"].labels["cue"][unseen],
+                                                              world.cue_map).mean()),
+                 "seconds": info["seconds"], "params": info["params"], "final_loss": info["final_loss"]}
+            m["gap"] = m["seen"] - m["unseen"]
+            entry["models"][name] = m
+            say(f"seed {s} {name}: seen {100 * m['seen']:.1f} unseen {100 * m['unseen']:.1f} gap "
+                f"{100 * m['gap']:.1f}; cue mass seen {m['cue_mass_seen']:.3f} unseen {m['cue_mass_unseen']:.3f} "
+                f"({info['seconds']:.1f} s)")
+        per_seed.append(entry)
+    result = {"settings": {"seeds": seeds, "world_seeds": world_seeds, "cues": cues, "cue_strength": cue_strength,
+                           "world_kwargs": wk, "inputs": inputs, "maps_pool": maps_pool, "encoder": encoder,
+                           "epochs": epochs, "lr": lr, "models": list(models), "tau_a": 1.0, "tau_o": 2.0,
+                           "frames": 8, "seen": "val rows of the seen kitchens",
+                           "unseen": "test rows of the unseen kitchens",
+                           "metric": "action MT5R (class-mean top-5 recall)"},
+              "probe": probe, "per_seed": per_seed}
+    result.update(summarize_generalisation(result))
+    result["seconds"] = {"cpu": round(time.process_time() - cpu0, 1), "wall": round(time.perf_counter() - wall0, 1)}
+    return result
+
+
+def summarize_generalisation(result: dict) -> dict:
+    """From ``result["per_seed"]`` (and ``settings["models"]`` = (AGA, pixel)): per-model mean
+    and std (ddof = 1) of seen / unseen / gap / cue masses, the paired tests and the claim.
+    Recomputable from the stored per-seed numbers (the tests of the JSON do exactly that)."""
+    aga, pixel = result["settings"]["models"]
+    per = result["per_seed"]
+    summary = {}
+    for name in (aga, pixel):
+        summary[name] = {}
+        for key in ("seen", "unseen", "gap", "cue_mass_seen", "cue_mass_unseen", "val_overall", "test_overall"):
+            vals = [e["models"][name][key] for e in per]
+            m = sum(vals) / len(vals)
+            sd = math.sqrt(sum((v - m) ** 2 for v in vals) / (len(vals) - 1)) if len(vals) > 1 else 0.0
+            summary[name][key] = {"mean": m, "std": sd}
+    gap_test = paired_difference_test([e["models"][pixel]["gap"] for e in per], [e["models"][aga]["gap"] for e in per],
+                                      names=(f"{pixel} gap", f"{aga} gap"))
+    cue_test = paired_difference_test([e["models"][pixel]["cue_mass_unseen"] for e in per],
+                                      [e["models"][aga]["cue_mass_unseen"] for e in per],
+                                      names=(f"{pixel} cue mass", f"{aga} cue mass"))
+    shown = gap_test["mean_diff"] > 2 * gap_test["se_diff"]
+    claim = {
+        "paper_direction": f"{aga}'s seen - unseen gap smaller than {pixel}'s by more than 2 s.e. of the paired "
+                           f"difference",
+        "shown": bool(shown),
+        "gap_difference": gap_test["mean_diff"],
+        "two_se": 2 * gap_test["se_diff"],
+        "statement": (f"shown: {aga}'s gap is smaller than {pixel}'s by {100 * gap_test['mean_diff']:.1f} points "
+                      f"(> 2 s.e. = {200 * gap_test['se_diff']:.1f})" if shown else
+                      f"not shown: {pixel} gap - {aga} gap = {100 * gap_test['mean_diff']:.1f} points, 2 s.e. = "
+                      f"{200 * gap_test['se_diff']:.1f} ({gap_test['verdict']})"),
+    }
+    return {"summary": summary, "gap_test": gap_test, "cue_mass_test": cue_test, "claim": claim}
+
+
+__all__ = ["Counterfactual", "CounterfactualSummary", "GENERALISATION_WORLD", "aga_generalisation",
+           "counterfactual_past", "counterfactual_success", "cue_consistent_mass", "cue_visible",
+           "dependency_grammar_correlation", "dependency_matrix", "gate_trace", "linear_probe", "non_degenerate_windows", "paired_difference_test",
+           "regularized_incomplete_beta", "sign_test", "spearman", "student_t_two_sided", "summarize_generalisation"]

@@ -26,7 +26,11 @@ What the world is built to make measurable (each property has a test in
   kitchen-specific preferences: the last action is a weak predictor, the history a strong one,
   and kitchen appearance is a shortcut that unseen kitchens break;
 * nuisances (durations, positions, sizes, timing, decoys, camera) are drawn from a random
-  stream independent of the labels.
+  stream independent of the labels;
+* opt-in (``ToyKitchens(cues=C)``, off by default, the default world unchanged): a decor
+  "poster" whose colour predicts the upcoming action in the seen kitchens and is independent
+  of it in the unseen ones, shown early in the anticipation window: a visual shortcut that
+  unseen kitchens break (``lecturekit.analysis.aga.aga_generalisation`` measures who overfits it).
 
 Verbs: 11 (the task brief's list: take, put, open, close, turn-cw, turn-ccw, shake, pour, cut,
 stir, wash). Actions: 57 valid pairs. Frame indices are 0-based in arrays and labels

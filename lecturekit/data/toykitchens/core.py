@@ -60,6 +60,18 @@ class ToyKitchens:
         max_distractors: static background sprites per kitchen (0..3).
         camera_jitter: scales the per-kitchen camera jitter (0 = static camera).
         fps: nominal frame rate (8: tau_a = 1 s = 8 frames).
+        cues: opt-in decor cues (0 = off, the default world; 1..8 = number of cue codes): before
+            every action a "poster" of one of ``cues`` colours hangs on the wall during the
+            frames ``cue_frames`` = (first, last) frames before its start (default (24, 17): the
+            first half of a tau_o = 2 s window ending tau_a = 1 s before the action, at 8 fps).
+            In a SEEN kitchen (train, and the held-out videos of kitchens 0..7) the colour is
+            ``cue_map[action]`` (one balanced action -> colour map per world) with probability
+            ``cue_strength`` and uniform otherwise; in an UNSEEN kitchen it is always uniform,
+            independent of the action. A visual shortcut that holds in the training kitchens
+            and breaks in unseen ones (the AGA paper's "explicit visual cues in past frames").
+            Drawn from their own random stream: with ``cues=0`` nothing of the world changes.
+        cue_strength: share of seen-kitchen actions whose cue follows the map (in [0, 1]).
+        cue_frames: (first, last) frames before the action start during which the cue shows.
         disk_cache: also store rendered videos as an .npz under ``lecturekit.data.cache_dir()``
             keyed by a hash of these arguments (memory caching is always on).
         cache_dir: a folder for that .npz instead of the default (implies ``disk_cache``).
@@ -87,6 +99,9 @@ class ToyKitchens:
         max_distractors: int = 3,
         camera_jitter: float = 1.0,
         fps: float = 8.0,
+        cues: int = 0,
+        cue_strength: float = 1.0,
+        cue_frames: tuple[int, int] = (24, 17),
         disk_cache: bool = False,
         cache_dir: str | Path | None = None,
     ):
@@ -117,6 +132,17 @@ class ToyKitchens:
             durations=tuple(int(x) for x in durations), gaps=tuple(int(x) for x in gaps), decoys=int(decoys),
             max_distractors=int(max_distractors), camera_jitter=float(camera_jitter), fps=float(fps),
         )
+        if not 0 <= cues <= len(_world.CUE_COLOURS):
+            raise ValueError(f"cues must be in 0..{len(_world.CUE_COLOURS)} (0 = off), got {cues}")
+        if cues:
+            if not 0.0 <= cue_strength <= 1.0:
+                raise ValueError(f"cue_strength must lie in [0, 1], got {cue_strength}")
+            if not 1 <= cue_frames[1] <= cue_frames[0]:
+                raise ValueError(f"cue_frames must be (first, last) frames before the start with first >= last >= 1, "
+                                 f"got {cue_frames}")
+            # only a world with cues carries these keys: the default world's cache key is unchanged
+            self.params.update(cues=int(cues), cue_strength=float(cue_strength),
+                               cue_frames=tuple(int(x) for x in cue_frames))
         self.seed, self.size, self.fps = int(seed), int(size), float(fps)
         self.disk_cache = bool(disk_cache) or cache_dir is not None
         self._cache_root = None if cache_dir is None else Path(cache_dir)
@@ -144,6 +170,9 @@ class ToyKitchens:
             self.recipes, len(self.actions), pref, filler_prob, skip_prob, self.params["recipes_per_video"]
         )
 
+        #: upcoming action -> cue code in seen kitchens (None without cues)
+        self.cue_map = _world.cue_map(len(self.actions), cues, np.random.default_rng([self.seed, 4])) if cues else None
+
         # videos and scripts --------------------------------------------------------------------------
         self.video_ids: list[str] = []
         self.video_split: list[str] = []
@@ -169,6 +198,10 @@ class ToyKitchens:
             )
             s.verb = self.actions_table[s.action, 0]
             s.noun = self.actions_table[s.action, 1]
+            if cues:
+                s.cue = _world.make_cues(s, self.kitchens[k].split == "seen", self.cue_map,
+                                         np.random.default_rng([self.seed, 3, k, j]), strength=float(cue_strength),
+                                         frames=self.params["cue_frames"])
             self.scripts.append(s)
         self._videos: dict[int, np.ndarray] = {}
         self._backgrounds: dict[int, np.ndarray] = {}
@@ -186,6 +219,9 @@ class ToyKitchens:
             cols["action"].append(s.action)
             cols["recipe"].append(s.recipe)
             cols["position"].append(np.arange(n))
+            if s.cue is not None:
+                cols.setdefault("cue", []).append(s.cue["code"])
+                cols.setdefault("cue_follows", []).append(s.cue["follows"])
         self._segments = {c: np.concatenate(v).astype(np.int64) for c, v in cols.items()}
         split_of = np.array(self.video_split)
         self._segment_split = split_of[self._segments["video"]]
@@ -219,7 +255,8 @@ class ToyKitchens:
     def segments(self, split: str) -> dict[str, np.ndarray]:
         """The action segments of a split as arrays: video, kitchen, start, stop (0-based
         inclusive frames), verb, noun, action, recipe (analysis only), position (index of the
-        action in its video), unseen (kitchen without training videos)."""
+        action in its video), unseen (kitchen without training videos); with cues also cue (the
+        code shown before the action) and cue_follows (1 where it came from ``cue_map``)."""
         sel = self._segment_split == self._split(split)
         return {k: v[sel].copy() for k, v in self._segments.items()}
 
@@ -374,7 +411,9 @@ class ToyKitchens:
 
     @staticmethod
     def _labels(seg: dict) -> dict[str, np.ndarray]:
-        return {k: seg[k] for k in ("verb", "noun", "action", "kitchen", "video", "start", "stop", "recipe", "unseen")}
+        keys = ("verb", "noun", "action", "kitchen", "video", "start", "stop", "recipe", "unseen")
+        # with cues: the cue code shown before the action and whether it followed the map (analysis only)
+        return {k: seg[k] for k in keys + tuple(c for c in ("cue", "cue_follows") if c in seg)}
 
     def clips(self, split: str, frames: int = 8, verbs=None, context: int = 0, *, nouns=None) -> ToyView:
         """Trimmed action clips resampled to ``frames`` frames (mirror-symmetric uniform sampling

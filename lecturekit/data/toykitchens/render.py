@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .world import COLOURS, DROP, NOUNS, SHAPE_NAMES, SKIN, VERBS, Kitchen, Script
+from .world import COLOURS, CUE_COLOURS, CUE_POS, CUE_RADIUS, DROP, NOUNS, SHAPE_NAMES, SKIN, VERBS, Kitchen, Script
 
 ANGLES = 4096  # angle unit: 1/4096 of a turn
 #: open/close and turn-* draw their object this much larger than its sampled scale (both members
@@ -220,7 +220,8 @@ class _Instances:
 
 
 def instances(script: Script) -> tuple[dict, np.ndarray]:
-    """The instance table of a script and the hand path (T, 2). Never reads ``script.recipe``."""
+    """The instance table of a script and the hand path (T, 2). Never reads ``script.recipe``
+    (the opt-in decor cues, ``script.cue``, are drawn from the action labels on purpose: a shortcut)."""
     T = script.num_frames
     nu = script.nuisance
     out = _Instances()
@@ -334,6 +335,13 @@ def instances(script: Script) -> tuple[dict, np.ndarray]:
             frm = hand[e].copy()
             w = ease((np.arange(a0, a1) - e) / ret)[:, None]
             hand[a0:a1] = frm + w * (rest - frm)
+    if script.cue is not None:
+        # decor cues (opt-in, world.make_cues): a poster on the wall, behind every object
+        for i in range(n):
+            f0, f1 = int(script.cue["first"][i]), min(int(script.cue["last"][i]), T - 1)
+            if f1 >= f0:
+                out.add(np.arange(f0, f1 + 1), SHAPE_ID["diamond"], CUE_POS[0], CUE_POS[1], CUE_RADIUS,
+                        col=CUE_COLOURS[int(script.cue["code"][i])], depth=0.3)
     tf = np.arange(T)
     # drawn behind the active objects (depth 0.9) so the hand never hides what it holds
     out.add(tf, HAND, hand[:, 0], hand[:, 1], 0.042, col=SKIN, depth=0.9, bx=script.hand_base, by=1.15)

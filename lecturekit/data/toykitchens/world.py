@@ -425,6 +425,7 @@ class Script:
     nuisance: dict  # name -> (N, ...) arrays, drawn from a stream independent of the labels
     jitter: np.ndarray  # (T, 2) camera offsets in pixels at 32x32 (dx, dy), >= 0
     hand_base: float  # x of the arm's base at the bottom edge
+    cue: dict | None = None  # decor cues (``make_cues``), only in a world built with cues > 0
 
 
 #: rotation of a turn-* action in 1/4096 turns, inclusive (70-105 degrees; 53-86 was too subtle)
@@ -507,3 +508,58 @@ def make_script(grammar: Grammar, kitchen: Kitchen, label_rng, nuisance_rng, *, 
         jitter=walk,
         hand_base=float(rng.uniform(0.4, 0.75)),
     )
+
+
+# ---------------------------------------------------------------------------------------------
+# decor cues (opt-in, ``ToyKitchens(cues=C)``): a visual shortcut that holds only in seen kitchens
+
+#: colours of the C <= 8 cue codes (a "poster" on the wall), far from the skin and each other
+CUE_COLOURS = (
+    (1.00, 0.10, 0.85),  # magenta
+    (0.05, 0.95, 0.95),  # cyan
+    (1.00, 0.55, 0.00),  # orange
+    (0.45, 0.10, 0.75),  # purple
+    (0.55, 1.00, 0.10),  # lime
+    (0.00, 0.45, 0.45),  # teal
+    (0.55, 0.30, 0.05),  # brown
+    (1.00, 1.00, 0.60),  # pale yellow
+)
+#: where the poster hangs (frame units, top-left wall) and its radius
+CUE_POS = (0.15, 0.12)
+CUE_RADIUS = 0.11
+#: a cue is never shown before this many frames before the PREVIOUS action's start (tau_a = 1 s
+#: at 8 fps): an anticipation window of the previous action never sees the next action's cue
+CUE_GUARD = 8
+
+
+def cue_map(num_actions: int, num_cues: int, rng: np.random.Generator) -> np.ndarray:
+    """The seen kitchens' shortcut: upcoming action -> cue code, balanced (every code is the
+    image of floor or ceil(A / C) actions), drawn once per world."""
+    out = np.empty(num_actions, dtype=np.int64)
+    out[rng.permutation(num_actions)] = np.arange(num_actions) % num_cues
+    return out
+
+
+def make_cues(script: Script, seen: bool, mapping: np.ndarray, rng: np.random.Generator, *, strength: float,
+              frames: tuple[int, int]) -> dict[str, np.ndarray]:
+    """The decor cue shown before every action of a video.
+
+    Cue of action i: a code in 0..C-1, shown on frames ``[max(s_i - frames[0], s_{i-1} - CUE_GUARD),
+    s_i - frames[1]]`` (clipped at 0; possibly empty for the first action). In a SEEN kitchen
+    the code is ``mapping[action_i]`` with probability ``strength`` and uniform otherwise; in an
+    unseen kitchen it is always uniform, independent of the action. Two uniform draws per
+    action in both cases (the stream does not depend on the kitchen's split).
+
+    Returns ``{"code", "follows" (1 where the code came from the mapping), "first", "last"}``, each (N,).
+    """
+    n = len(script.action)
+    num_cues = int(mapping.max()) + 1 if mapping.size else 1
+    u = rng.random(n)
+    random_code = rng.integers(0, num_cues, n)
+    follows = (u < strength) if seen else np.zeros(n, dtype=bool)
+    code = np.where(follows, mapping[script.action] if n else random_code, random_code)
+    prev = np.r_[np.iinfo(np.int64).min // 2, script.start[:-1]] if n else np.zeros(0, dtype=np.int64)
+    first = np.maximum(np.maximum(script.start - frames[0], prev - CUE_GUARD), 0)
+    last = script.start - frames[1]
+    return {"code": code.astype(np.int64), "follows": follows.astype(np.int64), "first": first.astype(np.int64),
+            "last": last.astype(np.int64)}
