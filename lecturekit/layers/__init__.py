@@ -17,10 +17,10 @@ from .temporal_shift import TemporalShift, online_shift_step, shift_folded, temp
 from .factorised_conv import Conv2Plus1d, P3DMiddle, SpatialConv, TemporalConv, mid_channels
 
 # --- recurrent: ConvLSTM / ConvGRU cells ---
-from .conv_rnn import ConvGRUCell, ConvLSTMCell, run_cell
+from .conv_rnn import ConvGRUCell, ConvLSTMCell, ConvRNNCell, run_cell
 
 __all__ = ["check_frames", "check_sequence", "check_shape", "check_video", "fold_time", "unfold_time"]
 __all__ += ["BasicBlock", "Bottleneck", "ResNet2d",  # recognition part 2
             "TemporalShift", "online_shift_step", "shift_folded", "temporal_shift"]
 __all__ += ["Conv2Plus1d", "P3DMiddle", "SpatialConv", "TemporalConv", "mid_channels"]  # recognition part 1
-__all__ += ["ConvGRUCell", "ConvLSTMCell", "run_cell"]  # recurrent
+__all__ += ["ConvGRUCell", "ConvLSTMCell", "ConvRNNCell", "run_cell"]  # recurrent

@@ -1,4 +1,5 @@
-"""Convolutional recurrent cells: ConvLSTM (with optional per-channel peepholes) and ConvGRU.
+"""Convolutional recurrent cells: ConvLSTM (with optional per-channel peepholes), ConvGRU and the
+ungated ConvRNN baseline.
 
 Papers
     X. Shi, Z. Chen, H. Wang, D.-Y. Yeung, W.-K. Wong, W.-C. Woo, "Convolutional LSTM Network:
@@ -200,6 +201,45 @@ class ConvGRUCell(nn.Module):
         return h, h
 
 
+class ConvRNNCell(nn.Module):
+    """One vanilla convolutional RNN step: H_t = tanh(W_x * X_t + W_h * H_{t-1} + b).
+
+    The plain recurrence of the lecture slide (h_t = tanh(A h_{t-1} + B x_t)) with both matrix
+    products turned into convolutions, and no gate: the baseline that ConvLSTM and ConvGRU are
+    compared with (notebook 07). ``conv_h`` plays the role of A.
+
+    Args:
+        in_channels: channels of X_t.
+        hidden_channels: C_h.
+        kernel_size: kernel of both convolutions (odd).
+
+    Shape:
+        x (B, C_in, H, W), h (B, C_h, H, W) or None -> h (B, C_h, H, W) and the same h as state.
+
+    Example:
+        >>> cell = ConvRNNCell(3, 8, kernel_size=3)
+        >>> h, state = cell(torch.zeros(2, 3, 7, 9))
+        >>> tuple(h.shape), state is h
+        ((2, 8, 7, 9), True)
+    """
+
+    def __init__(self, in_channels: int, hidden_channels: int, kernel_size: int = 3):
+        super().__init__()
+        k = _odd(kernel_size, "ConvRNNCell kernel_size")
+        self.in_channels, self.hidden_channels = in_channels, hidden_channels
+        self.conv_x = nn.Conv2d(in_channels, hidden_channels, k, padding=k // 2, bias=True)    # W_x, b
+        self.conv_h = nn.Conv2d(hidden_channels, hidden_channels, k, padding=k // 2, bias=False)  # W_h
+
+    def init_state(self, x: Tensor) -> Tensor:
+        return x.new_zeros(x.shape[0], self.hidden_channels, x.shape[-2], x.shape[-1])
+
+    def forward(self, x: Tensor, state: Tensor | None = None):
+        check_shape(x, "B C H W", C=self.in_channels, name="ConvRNNCell x")
+        h = state if state is not None else self.init_state(x)
+        h = torch.tanh(self.conv_x(x) + self.conv_h(h))              # (B, C_h, H, W)
+        return h, h
+
+
 def run_cell(cell: nn.Module, x: Tensor, state=None):
     """Unroll a cell over a time-major sequence x (B, T, C, H, W) -> (B, T, C_h, H, W), state.
 
@@ -213,4 +253,4 @@ def run_cell(cell: nn.Module, x: Tensor, state=None):
     return torch.stack(outs, dim=1), state                           # (B, T, C_h, H, W)
 
 
-__all__ = ["ConvLSTMCell", "ConvGRUCell", "run_cell"]
+__all__ = ["ConvRNNCell", "ConvLSTMCell", "ConvGRUCell", "run_cell"]

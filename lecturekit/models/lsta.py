@@ -215,6 +215,23 @@ class LSTA(nn.Module):
             cs.append(state[2])
         return torch.stack(cs, dim=1)
 
+    def attention_maps(self, video: Tensor) -> Tensor:
+        """The spatial attention u_t = softmax(s_t + ν_t) the cell applies at every step: (B, T, h, w).
+
+        Each map sums to one over its h·w positions (the weights that multiply x_t, see the module
+        docstring); recomputed from the attention state s_t after each step, so the cell is unchanged.
+        """
+        _, _, t, _, _ = check_video(video, channels=self.in_channels, name="LSTA input")
+        x = self.backbone(fold_time(video))                             # (B·T, D, h, w) pre-BN
+        nu = cam(F.relu(self.bn(x)), self.frame_dictionary.weight)      # (B·T, 1, h, w) ν_t
+        x, nu = unfold_time(x, t), unfold_time(nu, t)
+        state, maps = None, []
+        for step in range(t):
+            _, state = self.cell(x[:, step], nu[:, step], state)
+            logits = (state[1] + nu[:, step]).flatten(1)                 # s_t + ν_t, (B, h·w)
+            maps.append(torch.softmax(logits, dim=1).view_as(nu[:, step, 0]))
+        return torch.stack(maps, dim=1)                                  # (B, T, h, w)
+
     def forward_features(self, video: Tensor) -> Tensor:
         return self.memories(video)[:, -1].mean(dim=(2, 3))             # GAP(c_T): (B, C_m)
 
