@@ -18,11 +18,15 @@ ToyKitchens with two pretrained encoders, shipped inside the package
     a streaming model would have at that moment: features "with time in them", causal, at the
     cost of a frame CNN.
 
->>> from lecturekit.data.toykitchens import ToyKitchens          # doctest: +SKIP
->>> world = ToyKitchens(seed=0)                                   # doctest: +SKIP
->>> table = video_features(world, TEMPORAL_ENCODER)   # {video_id: (T_video, D)}, cached on disk
->>> view = world.anticipation("train", tau_a=1.0, tau_o=2.0)      # doctest: +SKIP
->>> feats = view_features(view, table)       # (N, T, D), the view's frames as features
+Usage (not run as a doctest: it renders a world and encodes every frame). ``table`` maps each
+video id to its (T_video, D) features, cached on disk; ``feats`` is (N, T, D), the view's frames
+as features:
+
+>>> from lecturekit.data.toykitchens import ToyKitchens                     # doctest: +SKIP
+>>> world = ToyKitchens(seed=0)                                              # doctest: +SKIP
+>>> table = video_features(world, TEMPORAL_ENCODER)                          # doctest: +SKIP
+>>> view = world.anticipation("train", tau_a=1.0, tau_o=2.0)                 # doctest: +SKIP
+>>> feats = view_features(view, table)                                       # doctest: +SKIP
 
 Where it sits: above ``models`` and ``data`` (it uses both); ``data`` knows nothing of it.
 The cache (``lecturekit.data.cache_dir()``) is keyed by the world's generator parameters, the

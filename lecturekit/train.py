@@ -2,7 +2,8 @@
 
 >>> import torch
 >>> from lecturekit.train import fit, seed_everything
->>> seed_everything(0)
+>>> seed_everything(0)       # returns the seed
+0
 >>> model = torch.nn.Linear(4, 2)
 >>> x, y = torch.randn(64, 4), (torch.arange(64) % 2)
 >>> history = fit(model, (x, y), (x, y), epochs=2, batch_size=16, device="cpu")

@@ -30,8 +30,6 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 os.environ.setdefault("MKL_NUM_THREADS", "1")
 
 import argparse  # noqa: E402
-import json  # noqa: E402
-import math  # noqa: E402
 import platform  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
@@ -40,21 +38,12 @@ from pathlib import Path  # noqa: E402
 import torch  # noqa: E402
 
 from lecturekit.analysis.aga import GENERALISATION_WORLD, aga_generalisation  # noqa: E402
+from lecturekit.resources import write_json  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = ROOT / "lecturekit" / "resources" / "results" / "aga_generalisation_toykitchens.json"
 QUICK_WORLD = {"num_kitchens": 5, "unseen_kitchens": 1, "videos_per_kitchen": 2, "heldout_videos": 1,
                "unseen_videos": 2, "recipes_per_video": (2, 3)}
-
-
-def _clean(x):
-    if isinstance(x, float) and not math.isfinite(x):
-        return None
-    if isinstance(x, dict):
-        return {k: _clean(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_clean(v) for v in x]
-    return x
 
 
 def main(argv=None) -> dict:
@@ -108,8 +97,7 @@ def main(argv=None) -> dict:
                               python=platform.python_version())
     result["seconds"]["total_wall"] = round(total, 1)
     if out is not None:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(_clean(result), indent=1) + "\n")
+        write_json(out, result)
         print(f"wrote {out}")
     return result
 

@@ -25,8 +25,6 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 os.environ.setdefault("MKL_NUM_THREADS", "1")
 
 import argparse  # noqa: E402
-import json  # noqa: E402
-import math  # noqa: E402
 import platform  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -38,19 +36,10 @@ from lecturekit.analysis.anticipation import (  # noqa: E402
 )
 from lecturekit.data.toykitchens import ToyKitchens  # noqa: E402
 from lecturekit.features import ENCODERS, TEMPORAL_ENCODER  # noqa: E402
+from lecturekit.resources import write_json  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 HORST_KWARGS = {"hidden": (32,)}   # on the encoder's 64 x 4 x 4 maps
-
-
-def _clean(x):
-    if isinstance(x, float) and math.isnan(x):
-        return None
-    if isinstance(x, dict):
-        return {k: _clean(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_clean(v) for v in x]
-    return x
 
 
 def main() -> None:
@@ -106,8 +95,7 @@ def main() -> None:
     if args.out is None:
         return
     out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(_clean(result), indent=1, sort_keys=False) + "\n")
+    write_json(out, result)
     print(f"wrote {out}")
 
 

@@ -23,7 +23,6 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 os.environ.setdefault("MKL_NUM_THREADS", "1")
 
 import argparse  # noqa: E402
-import json  # noqa: E402
 import platform  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -34,6 +33,7 @@ from lecturekit.analysis.early_recognition import (  # noqa: E402
     EARLY_LOSSES, early_summary, load_early_data, run_early_recognition,
 )
 from lecturekit.data.toykitchens import ToyKitchens  # noqa: E402
+from lecturekit.resources import write_json  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "lecturekit" / "resources" / "results"
@@ -90,8 +90,7 @@ def main(argv=None) -> dict:
     if args.out is None:
         return result
     out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=1) + "\n")
+    write_json(out, result)
     print(f"wrote {out}")
     figure = Path(args.figure) if args.figure else out.with_suffix(".png")
     from lecturekit.viz.plots import early_recognition_figure

@@ -22,12 +22,9 @@ from lecturekit.analysis.aga import (
     cue_consistent_mass,
     cue_visible,
     linear_probe,
-    paired_difference_test,
-    regularized_incomplete_beta,
-    sign_test,
-    student_t_two_sided,
     summarize_generalisation,
 )
+from lecturekit.analysis.stats import paired_difference_test, regularized_incomplete_beta, sign_test, student_t_two_sided
 from lecturekit.data.toykitchens import ToyKitchens
 from lecturekit.data.toykitchens import world as tk_world
 

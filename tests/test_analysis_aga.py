@@ -24,8 +24,8 @@ from lecturekit.analysis.aga import (
     counterfactual_success,
     dependency_grammar_correlation,
     non_degenerate_windows,
-    spearman,
 )
+from lecturekit.analysis.stats import spearman
 from lecturekit.losses import dense_next_step_loss
 from lecturekit.models.aga import AGA
 

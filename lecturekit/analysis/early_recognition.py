@@ -50,6 +50,7 @@ from torch import Tensor
 from .. import losses
 from ..features import FRAME_ENCODER, TEMPORAL_ENCODER, video_features, view_features
 from ..models.ms_lstm import TwoStageLSTM, temporal_average_pool
+from .stats import paired_difference_test
 
 __all__ = [
     "EARLY_LOSSES",
@@ -200,17 +201,16 @@ def run_early_recognition(data: Mapping[str, EarlyData], *, losses_: Sequence[st
 
 
 def paired_difference(a: Sequence[float], b: Sequence[float]) -> dict:
-    """Paired comparison of two per-seed values: mean and sample std of a - b, its standard
-    error, t = mean / s.e. and the number of seeds where a >= b."""
+    """Paired comparison of two per-seed values, in the short form the summary stores: mean and
+    sample std of a - b, its standard error, t = mean / s.e., the number of seeds where a >= b
+    and n (computed by :func:`lecturekit.analysis.stats.paired_difference_test`)."""
     a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
     if a.shape != b.shape or a.ndim != 1 or len(a) < 2:
         raise ValueError(f"paired_difference: need two 1-D sequences of equal length >= 2, got {a.shape} and {b.shape}")
-    d = a - b
-    sd = float(d.std(ddof=1))
-    se = sd / np.sqrt(len(d))
-    return {"mean": float(d.mean()), "std": sd, "se": float(se),
-            "t": float(d.mean() / se) if se > 0 else (float("inf") * np.sign(d.mean()) if d.mean() else 0.0),
-            "a_at_least_b": int((d >= 0).sum()), "n": int(len(d))}
+    r = paired_difference_test(a, b)
+    t = 0.0 if r["se_diff"] == 0 and r["mean_diff"] == 0 else r["t"]
+    return {"mean": r["mean_diff"], "std": r["std_diff"], "se": r["se_diff"], "t": t,
+            "a_at_least_b": r["positives"] + r["ties"], "n": r["n"]}
 
 
 def early_summary(result: Mapping, *, split: str = "test", early: float = 0.1, reference: str = "anticipation") -> dict:

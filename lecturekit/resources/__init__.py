@@ -27,10 +27,11 @@ above ``data`` may use it.
 from __future__ import annotations
 
 import json
+import math
 from importlib import resources as _importlib_resources
 from pathlib import Path, PurePosixPath
 
-__all__ = ["checkout_path", "load_json", "resource_path", "shipped_files", "shipped_path"]
+__all__ = ["checkout_path", "load_json", "resource_path", "shipped_files", "shipped_path", "strict_json", "write_json"]
 
 # Kinds of shipped files: a subfolder here and its override folder under the checkout's data/.
 KINDS = ("checkpoints", "results")
@@ -73,6 +74,32 @@ def resource_path(relpath: str) -> Path:
 def load_json(relpath: str):
     """A shipped JSON table (``results/*.json``, ``checkpoints/*.json``), parsed."""
     return json.loads(resource_path(relpath).read_text())
+
+
+def strict_json(obj):
+    """``obj`` with every non-finite float (NaN, +-inf) replaced by None, recursively through dicts,
+    lists and tuples (tuples become lists), so that it serialises as standard JSON (``null``) rather
+    than as Python's ``NaN`` / ``Infinity``, which other JSON readers reject.
+
+    >>> strict_json({"t": float("inf"), "p": [0.5, float("nan")]})
+    {'t': None, 'p': [0.5, None]}
+    """
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: strict_json(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [strict_json(v) for v in obj]
+    return obj
+
+
+def write_json(path, obj) -> Path:
+    """Write a result table as the scripts ship them: strict JSON (:func:`strict_json`), indent 1,
+    a trailing newline; parent folders are created. Returns the path."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(strict_json(obj), indent=1, allow_nan=False) + "\n")
+    return path
 
 
 def shipped_files() -> list[str]:

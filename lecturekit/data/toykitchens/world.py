@@ -553,12 +553,16 @@ def make_cues(script: Script, seen: bool, mapping: np.ndarray, rng: np.random.Ge
     Returns ``{"code", "follows" (1 where the code came from the mapping), "first", "last"}``, each (N,).
     """
     n = len(script.action)
-    num_cues = int(mapping.max()) + 1 if mapping.size else 1
-    u = rng.random(n)
+    if mapping.size == 0:
+        raise ValueError("make_cues: the cue mapping is empty; expected one cue code per action class")
+    num_cues = int(mapping.max()) + 1
+    u = rng.random(n)                                          # both draws always happen (n may be 0)
     random_code = rng.integers(0, num_cues, n)
     follows = (u < strength) if seen else np.zeros(n, dtype=bool)
-    code = np.where(follows, mapping[script.action] if n else random_code, random_code)
-    prev = np.r_[np.iinfo(np.int64).min // 2, script.start[:-1]] if n else np.zeros(0, dtype=np.int64)
+    code = np.where(follows, mapping[script.action], random_code)
+    prev = np.empty(n, dtype=np.int64)                         # start of the previous action
+    prev[:1] = np.iinfo(np.int64).min // 2                     # the first action has none
+    prev[1:] = script.start[:-1]
     first = np.maximum(np.maximum(script.start - frames[0], prev - CUE_GUARD), 0)
     last = script.start - frames[1]
     return {"code": code.astype(np.int64), "follows": follows.astype(np.int64), "first": first.astype(np.int64),
