@@ -40,8 +40,11 @@ def test_checks_are_consistent_when_the_naive_code_is_the_reference():
 def test_softmax_inside_topk_is_not_a_mistake():
     """Softmax keeps the order of the scores, so top-k accuracy on probabilities is correct."""
     def with_softmax(scores, labels, k):
-        probs = torch.softmax(scores, dim=1)
-        return (probs.topk(k, dim=1).indices == labels[:, None]).any(dim=1).double().mean().item()
+        probs = torch.softmax(scores.double(), dim=1)
+        mine = probs.gather(1, labels[:, None])
+        ids = torch.arange(probs.shape[1])
+        above = (probs > mine) | ((probs == mine) & (ids > labels[:, None]))   # the exercise's tie rule
+        return (above.sum(dim=1) < k).double().mean().item()
 
     assert check_topk_accuracy(with_softmax, verbose=False).passed
 
@@ -346,7 +349,7 @@ def test_missing_reference_is_an_error_verdict_not_an_exception():
     assert result.status == "error" and "not available" in result.message and not result.passed
     assert result.details["status"] == "error"
     bad = check_topk_accuracy(tk_percent, verbose=False).details
-    assert bad["cases_total"] == 9 and bad["first_failure"]["case"] == "random logits, k = 1"
+    assert bad["cases_total"] == 11 and bad["first_failure"]["case"] == "random logits, k = 1"
 
 
 # --------------------------------------------------------------------------- tracebacks in a notebook

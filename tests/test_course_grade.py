@@ -20,7 +20,9 @@ TIMEOUT = 20  # seconds per submission; a healthy one needs about 3 s here
 
 RIGHT = {
     "topk_accuracy": """
-        hits = (scores.topk(k, dim=1).indices == labels.unsqueeze(1)).any(dim=1)
+        # equal scores: the larger class id ranks first (a stable sort of the flipped columns)
+        best = scores.shape[1] - 1 - scores.flip(1).argsort(dim=1, descending=True, stable=True)[:, :k]
+        hits = (best == labels.unsqueeze(1)).any(dim=1)
         return hits.double().mean().item()
     """,
     "temporal_shift": """
@@ -114,21 +116,27 @@ def test_grade_a_batch_with_right_wrong_endless_untouched_and_cheating_submissio
     assert rows[("alice", "01.1")]["passed"] == "True" and rows[("alice", "04.1")]["passed"] == "True"
     assert rows[("bob", "01.1")]["passed"] == "False" and "percentage" in rows[("bob", "01.1")]["message"]
     assert rows[("bob", "04.1")]["status"] == "failed" and "wrong way" in rows[("bob", "04.1")]["message"]
+    # carol's topk_accuracy loops forever, already in her notebook's own check cell: the notebook
+    # does not finish, and the message says which cell was running
     for ex in ("01.1", "04.1"):
         assert rows[("carol", ex)]["status"] == "timeout" and rows[("carol", ex)]["passed"] == "False"
         assert f"did not finish within {TIMEOUT} s" in rows[("carol", ex)]["message"]
+        assert "(code cell 4 was running)" in rows[("carol", ex)]["message"]
         assert rows[("dave", ex)]["status"] == "not implemented"
     assert "Exercise 01.1: torch.topk(scores, k, dim=1)" in rows[("dave", "01.1")]["message"]
-    assert rows[("erin", "01.1")]["status"] == "failed"
-    assert "calls lecturekit's own reference" in rows[("erin", "01.1")]["message"]
+    assert rows[("erin", "01.1")]["status"] == "uses the reference" and rows[("erin", "01.1")]["passed"] == "False"
+    assert "runs lecturekit's own reference implementation" in rows[("erin", "01.1")]["message"]
     assert rows[("erin", "04.1")]["status"] == "failed"          # the patched reference did not count
     assert rows[("erin", "04.1")]["message"].startswith("my_work.ipynb: 0/9 cases passed")
     assert rows[("grace", "")]["status"] == "error"
-    assert len(rows) == 11
+    assert rows[("grace", "")]["message"].startswith("grace.ipynb: unreadable notebook: ")
+    assert "line 1 column 3" in rows[("grace", "")]["message"]
+    assert rows[("grace", "01.1")]["status"] == rows[("grace", "04.1")]["status"] == "missing"
+    assert len(rows) == 13
 
     summary = Path(str(out) + ".summary.txt").read_text()
     assert "alice    2/2" in summary and "carol    0/2   (01.1 timeout, 04.1 timeout)" in summary
-    assert "01.1  1/5" in summary and "04.1  1/5" in summary
+    assert "01.1  1/6" in summary and "04.1  1/6" in summary
     # The endless notebook was killed at its limit while the others were graded alongside it.
     assert elapsed < 2 * TIMEOUT, elapsed
     assert not _processes_mentioning(str(subs / "carol.ipynb"))

@@ -39,6 +39,10 @@ def main(argv=None) -> int:
     p_grade.add_argument("--jobs", type=int, default=1, help="submissions graded in parallel")
     p_grade.add_argument("--exercises", default=None,
                          help="comma-separated exercise ids to grade (default: those found in each notebook)")
+    p_grade.add_argument("--memory", type=float, default=4.0,
+                         help="GiB of memory (address space) per worker; 0: no limit (default 4)")
+    p_grade.add_argument("--resume", action="store_true",
+                         help="keep the students already in --out (or its .partial.jsonl) and grade the others")
 
     p_rob = sub.add_parser("robustness", help="measure every claim of notebooks over seeds and thread counts")
     p_rob.add_argument("notebooks", nargs="+")
@@ -73,7 +77,11 @@ def main(argv=None) -> int:
         from .grading import grade
 
         ids = [s.strip() for s in args.exercises.split(",") if s.strip()] if args.exercises else None
-        grade(args.submissions, out=args.out, timeout=args.timeout, jobs=args.jobs, exercises=ids)
+        try:
+            grade(args.submissions, out=args.out, timeout=args.timeout, jobs=args.jobs, exercises=ids,
+                  memory=int(args.memory * (1 << 30)), resume=args.resume)
+        except KeyboardInterrupt:      # the grader has stopped its workers and written what it graded
+            return 130
     elif args.command == "update-links":
         from .notebook import BRANCH, REPO_URL, update_links
 

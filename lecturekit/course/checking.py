@@ -47,6 +47,7 @@ UNSUPPORTED = "__lecturekit_unsupported__"
 # Status words of a CheckResult (also used in the graders' CSV).
 PASSED, FAILED, NOT_IMPLEMENTED, ERROR, MISSING, TIMEOUT = (
     "passed", "failed", "not implemented", "error", "missing", "timeout")
+USES_REFERENCE = "uses the reference"     # the grader saw the reference's code run (never a pass)
 
 
 # --------------------------------------------------------------------------- declarations
@@ -128,7 +129,9 @@ class Check:
 class Outcome:
     """What happened when the candidate ran on one case (plain data only: it crosses processes).
 
-    status: "ok", "raised", "not implemented", "used reference"."""
+    status: "ok", "raised", "not implemented", "used reference", "unsendable" (the grader's
+    worker could not send the value the candidate returned), "untraceable" (the candidate
+    switched off the worker's call tracing)."""
 
     status: str
     output: Any = None
@@ -439,12 +442,16 @@ def evaluate(spec: Check, cases: list[Case], expected: list[Any], outcomes: list
                            [f"NOT DONE  {head}: not implemented yet.", f"  {out.error}"],
                            f"not implemented: {_one_line(out.error, 160)}", n=len(cases))
         if out.status == "used reference":
-            msg = (f"your {spec.name} calls lecturekit's own reference implementation; "
-                   f"the exercise is to write it yourself")
-            return _result(spec, FAILED, [f"FAILED  {head}: {msg}."], msg, n=len(cases))
+            msg = (f"your {spec.name} runs lecturekit's own reference implementation (or one of its "
+                   f"helpers) on the test cases; the exercise is to write it yourself")
+            return _result(spec, USES_REFERENCE, [f"USES THE REFERENCE  {head}: {msg}."], msg, n=len(cases))
     n_ok, first = 0, None
     for case, exp, out in zip(cases, expected, outcomes):
-        if out.status != "ok":
+        if out.status == "unsendable":      # the grader could not receive what the function returned
+            diff = {"problem": out.error, "expected": describe(exp), "got": "a value that could not be sent"}
+        elif out.status == "untraceable":   # the grader could not watch what the function ran
+            diff = {"problem": out.error, "expected": describe(exp), "got": "a case that could not be graded"}
+        elif out.status != "ok":
             diff = {"problem": f"your function raised {out.error}", "expected": describe(exp), "got": "an exception"}
         else:
             diff = compare(exp, out.output, atol=spec.atol, rtol=spec.rtol, check_dtype=spec.check_dtype,
@@ -595,6 +602,7 @@ def check(exercise: str, candidate: Any, *, assert_pass: bool = False, verbose: 
     return result
 
 
-__all__ = ["CHECKS", "Case", "Check", "CheckFailed", "CheckResult", "Mistake", "Outcome", "answer_candidate", "call_candidate", "check",
+__all__ = ["CHECKS", "USES_REFERENCE", "Case", "Check", "CheckFailed", "CheckResult", "Mistake", "Outcome",
+           "answer_candidate", "call_candidate", "check",
            "compare", "error_result", "evaluate", "expected_outputs", "get_check", "register_check",
            "run_check", "to_plain"]

@@ -1,8 +1,9 @@
 """Naive references for the exercise checks (tests only; nothing here imports lecturekit).
 
 Written for clarity with explicit loops, straight from the exercise texts:
-* top-k accuracy: a row is a hit when fewer than k classes score strictly higher than its label
-  (no ties occur in the checks' random scores);
+* top-k accuracy: a row is a hit when fewer than k classes rank above its label; a class ranks
+  above it with a higher score, or with the same score and a larger class id (the exercise's
+  tie rule);
 * temporal shift: channels [0, fold) at frame t take frame t+1, [fold, 2*fold) take t-1, the
   others stay; fold = C // fold_div; zeros where the source frame does not exist.
 """
@@ -17,8 +18,10 @@ def naive_topk_accuracy(scores, labels, k):
     hits = 0
     for i in range(n):
         label = int(labels[i])
-        higher = sum(1 for j in range(num_classes) if float(scores[i, j]) > float(scores[i, label]))
-        hits += higher < k
+        mine = float(scores[i, label])
+        above = sum(1 for j in range(num_classes)
+                    if float(scores[i, j]) > mine or (float(scores[i, j]) == mine and j > label))
+        hits += above < k
     return hits / n
 
 

@@ -26,6 +26,17 @@ def _topk_cases(g: torch.Generator) -> list[Case]:
     s_dbl, y_dbl = _topk_scores(g, 17, 7, dtype=torch.float64)
     s_wide, y_wide = _topk_scores(g, 3, 20)
     s_tall, y_tall = _topk_scores(g, 50, 4)
+    # Ties (hand-made, no random draws, so the cases above stay as they were): equal scores rank
+    # the LARGER class id first, the rule of lecturekit.metrics.topk_ranks (a stable ascending
+    # sort, reversed). The rows are chosen so that the other usual rules give other values:
+    # smaller id first 0.625, "a tie counts as a hit" 1.0, "a tie counts as a miss" 0.125.
+    tied = torch.tensor([[0.9, 0.5, 0.5, 0.1], [0.9, 0.5, 0.5, 0.1], [0.4, 0.4, 0.4, 0.4], [0.4, 0.4, 0.4, 0.4],
+                         [0.1, 0.7, 0.3, 0.7], [0.2, 0.6, 0.6, 0.6], [0.3, 0.3, 0.9, 0.1], [0.3, 0.3, 0.9, 0.1]])
+    tied_y = torch.tensor([1, 2, 3, 0, 1, 1, 1, 0])                     # k = 2 hits: rows 1, 2, 4, 6 -> 0.5
+    flat_y = torch.tensor([4, 3, 3, 0, 2, 1])                           # all equal: the top 2 are {4, 3} -> 0.5
+    tie_hint = ("equal scores rank the LARGER class id first (the rule of lecturekit.metrics); torch.topk "
+                "promises no order among equal scores, so break the ties yourself, e.g. count the classes "
+                "ranked above the label: a higher score, or the same score and a larger id")
     return [
         Case("random logits, k = 1", (s64, y64, 1)),
         Case("random logits, k = 5", (s64, y64, 5),
@@ -43,12 +54,15 @@ def _topk_cases(g: torch.Generator) -> list[Case]:
              hint="rank the classes of each ROW (dim=1), not the rows of each class"),
         Case("more rows than classes (N = 50, K = 4), k = 2", (s_tall, y_tall, 2),
              hint="rank the classes of each ROW (dim=1), not the rows of each class"),
+        Case("tied scores around the k-th place, k = 2", (tied, tied_y, 2), hint=tie_hint),
+        Case("all scores equal (a constant model), k = 2", (torch.zeros(6, 5), flat_y, 2), hint=tie_hint),
     ]
 
 
 def _topk_hits(scores, labels, k, largest=True):
-    idx = torch.topk(scores.double(), k, dim=1, largest=largest).indices
-    return (idx == labels[:, None]).any(dim=1)
+    """Hits among the k largest (or smallest) scores; equal scores: the larger class id first."""
+    order = scores.double().flip(1).argsort(dim=1, descending=largest, stable=True)[:, :k]
+    return (scores.shape[1] - 1 - order == labels[:, None]).any(dim=1)
 
 
 register_check(Check(
@@ -69,13 +83,16 @@ register_check(Check(
         Mistake(lambda s, y, k: _topk_hits(s, y, max(k - 1, 1)).double().mean().item(),
                 "off by one: you used the k-1 best classes instead of the k best"),
     ),
-    hint="for each row (dim=1), a hit means its label is among the k classes with the highest scores; "
-         "return hits / N as a Python float",
+    hint="for each row (dim=1), a hit means its label is among the k classes with the highest scores "
+         "(equal scores: the larger class id ranks first); return hits / N as a Python float",
 ))
 
 
 def check_topk_accuracy(fn, **kwargs) -> CheckResult:
-    """Check exercise 01.1: ``topk_accuracy(scores (N, K), labels (N,), k) -> float``."""
+    """Check exercise 01.1: ``topk_accuracy(scores (N, K), labels (N,), k) -> float``.
+
+    Ties: among equal scores the larger class id ranks first (as ``lecturekit.metrics.topk_ranks``
+    and the official EPIC-KITCHENS scorer: an ascending sort, reversed); two cases test it."""
     __tracebackhide__ = True  # noqa: F841 - IPython hides this frame from the student
     return check("01.1", fn, **kwargs)
 
