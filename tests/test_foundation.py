@@ -76,6 +76,8 @@ def test_readme_has_two_quickstart_commands_and_ci_runs_them():
     assert "torch==2.13.0" in ci, "CI pins torch to the local CPU wheel before the package"
     assert ci.index("torch==2.13.0") < ci.index(install.split()[-1])
     assert "set -euo pipefail" in ci
+    # JupyterLab refuses root without --allow-root (containers, CI): the README says what to add
+    assert "jupyter lab notebooks/ --allow-root" in (ROOT / "README.md").read_text()
 
 
 def test_readme_notebook_list_in_sync():

@@ -13,7 +13,9 @@ from __future__ import annotations
 # One module per notebook; importing it registers its checks. Explicit, so a student can see
 # every check module at a glance.
 from . import nb01, nb02, nb03, nb04, nb05, nb06  # noqa: F401
+from . import nb07  # noqa: F401
 from . import nb08  # noqa: F401
+from . import nb09  # noqa: F401
 from .nb01 import check_topk_accuracy
 from .nb04 import check_temporal_shift
 
