@@ -50,6 +50,8 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .notebook import KERNELSPEC
+
 BEGIN_MARKER = "### BEGIN SOLUTION"
 END_MARKER = "### END SOLUTION"
 DEPENDENT_TAG = "exercise-dependent"
@@ -255,6 +257,7 @@ def make_exercise_notebook(solution_nb, name: str = "notebook"):
         for key in ("execution", "collapsed", "scrolled"):
             cell.metadata.pop(key, None)
     nb.metadata.pop("widgets", None)
+    nb.metadata["kernelspec"] = dict(KERNELSPEC)  # what JupyterLab writes: opening it marks nothing modified
     nb.metadata["lecturekit"] = {"exercises": ids}
     return nb, ids
 
