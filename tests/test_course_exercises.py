@@ -129,10 +129,10 @@ def test_fixture_exercise_notebook_is_a_proper_student_version():
     lines = _src(topk).split("\n")
     assert lines[0] == "def topk_accuracy(scores, labels, k):"
     assert lines[1].startswith('    """Fraction of rows')                  # docstring kept
-    assert lines[2].startswith("    # HINT: torch.topk")                   # hint kept visible
+    assert lines[2].startswith("    # HINT: count the classes ranked above")   # hint kept visible
     assert lines[3:] == ["    # YOUR CODE HERE",
-                         '    raise NotImplementedError("Exercise 01.1: torch.topk(scores, k, dim=1).indices '
-                         'gives the k best classes of every row.")']
+                         '    raise NotImplementedError("Exercise 01.1: count the classes ranked above each label: '
+                         'a higher score, or the same score and a larger id.")']
     shift = next(c for c in code if "def temporal_shift" in _src(c))
     assert _src(shift).endswith('raise NotImplementedError("Exercise 04.1: Implement the temporal shift of TSM '
                                 'on a video `x` of shape `(B, C, T, H, W)`.")')   # hint from the markdown
