@@ -37,6 +37,7 @@ other shapes, or with altered bytes is refused with a message saying what differ
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import hashlib
 import math
@@ -60,6 +61,7 @@ __all__ = [
     "Callback",
     "CheckpointError",
     "FitState",
+    "GlobalBatchSampler",
     "History",
     "evaluate",
     "fit",
@@ -537,6 +539,173 @@ def predict(
     return outputs
 
 
+# =========================================================================== several processes
+class GlobalBatchSampler(torch.utils.data.Sampler):
+    """The distributed sampler of :func:`fit`: rank ``r``'s share of every single-process batch.
+
+    The order of epoch ``e`` is the one a single process's shuffled DataLoader produces with a
+    generator seeded ``seed`` (fit passes ``seed + e``), obtained by running exactly that
+    DataLoader over the sample indices, so it stays right whatever the DataLoader draws from its
+    generator. Each global batch of ``batch_size`` indices is cut into ``world`` contiguous
+    shares; rank ``r`` yields share ``r`` (a list of indices) as its batch. A last global batch
+    smaller than ``world`` gives the empty shares its first index, so every rank runs the same
+    number of steps. When the last global batch does not split evenly, the ranks' mean losses
+    are averaged with equal weights, which differs slightly from one process's mean over that
+    batch (every other step is the same). torch's ``DistributedSampler`` is not used because it pads the epoch and
+    interleaves a permutation of its own, so its batches are not those of one process.
+
+    >>> import torch
+    >>> g = torch.Generator().manual_seed(0)
+    >>> [b.tolist() for b in DataLoader(range(6), batch_size=4, shuffle=True, generator=g)]
+    [[5, 1, 0, 3], [2, 4]]
+    >>> [b for b in GlobalBatchSampler(6, 4, 0, rank=0, world=2)]
+    [[5, 1], [2]]
+    >>> [b for b in GlobalBatchSampler(6, 4, 0, rank=1, world=2)]
+    [[0, 3], [4]]
+    """
+
+    def __init__(self, n: int, batch_size: int, seed: int, *, rank: int, world: int):
+        if not 0 <= rank < world:
+            raise ValueError(f"rank must lie in [0, {world}), got {rank}")
+        self.n, self.batch_size, self.seed, self.rank, self.world = n, batch_size, seed, rank, world
+
+    def _order(self) -> torch.Tensor:
+        g = torch.Generator()
+        g.manual_seed(self.seed)
+        single = DataLoader(range(self.n), batch_size=self.batch_size, shuffle=True, generator=g)
+        return torch.cat([torch.as_tensor(b) for b in single]) if self.n else torch.zeros(0, dtype=torch.long)
+
+    def __iter__(self):
+        order = self._order()
+        for chunk in order.split(self.batch_size):
+            share = chunk.tensor_split(self.world)[self.rank]
+            yield (share if len(share) else chunk[:1]).tolist()
+
+    def __len__(self) -> int:
+        return math.ceil(self.n / self.batch_size)
+
+
+def _leave_process_group() -> None:
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        with contextlib.suppress(Exception):
+            dist.destroy_process_group()
+
+
+class _Distributed:
+    """What :func:`fit` needs from ``torch.distributed``: rank, world, device, sharding, reductions.
+
+    Launch: ``torchrun --nproc_per_node=N script.py`` (``--standalone`` picks a free port on one
+    machine). The default process group is initialised here when torchrun's environment is set
+    and no group exists yet: NCCL when training on CUDA (each process on ``cuda:<LOCAL_RANK>``),
+    Gloo on the CPU.
+    """
+
+    def __init__(self, rank: int, world: int, device: torch.device):
+        self.rank, self.world, self.device = rank, world, device
+        self.has_callbacks = False
+
+    @classmethod
+    def setup(cls, distributed: bool | None, dev: torch.device):
+        if distributed not in (None, True, False):
+            raise ValueError(f"distributed must be None, True or False, got {distributed!r}")
+        if distributed is False:
+            return None
+        import torch.distributed as dist
+
+        env_world = int(os.environ.get("WORLD_SIZE", "1") or 1)
+        ready = dist.is_available() and dist.is_initialized()
+        if not ready and env_world <= 1:
+            if distributed:
+                raise RuntimeError(
+                    "fit(distributed=True) found no process group and no torchrun environment (WORLD_SIZE); "
+                    "launch with: torchrun --nproc_per_node=N your_script.py"
+                )
+            return None
+        if not dist.is_available():
+            raise RuntimeError("this torch build has no torch.distributed; train in one process (distributed=False)")
+        if dev.type == "cuda" and dev.index is None:
+            dev = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+        if dev.type == "cuda":
+            torch.cuda.set_device(dev)
+        if not ready:
+            dist.init_process_group(backend="nccl" if dev.type == "cuda" else "gloo")
+            atexit.register(_leave_process_group)  # a group left open at exit aborts the process
+        world, rank = dist.get_world_size(), dist.get_rank()
+        if world == 1 and not distributed:
+            return None  # a group of one: the single-process path, bit for bit
+        backend = dist.get_backend()
+        if dev.type == "cuda" and backend != "nccl" or dev.type == "cpu" and backend != "gloo":
+            raise RuntimeError(f"training on {dev.type} needs the {'nccl' if dev.type == 'cuda' else 'gloo'} "
+                               f"backend, but the process group uses {backend!r}")
+        return cls(rank, world, dev)
+
+    def local_batch(self, batch_size: int) -> int:
+        if not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+        if batch_size % self.world:
+            raise ValueError(
+                f"batch_size is the global batch and must be divisible by the {self.world} processes, got {batch_size} "
+                f"(use {batch_size - batch_size % self.world or self.world} or {batch_size + self.world - batch_size % self.world})"
+            )
+        return batch_size // self.world
+
+    def steps_per_epoch(self, ds, batch_size: int) -> int:
+        if isinstance(ds, DataLoader):
+            raise TypeError(
+                "under torch.distributed fit shards the data itself: pass a Dataset or (inputs, labels) tensors, "
+                "not a ready DataLoader"
+            )
+        self.local_batch(batch_size)
+        return math.ceil(len(ds) / batch_size)  # global batches, as one process
+
+    def loader(self, ds, batch_size: int, seed: int, epoch: int, num_workers: int) -> DataLoader:
+        sampler = GlobalBatchSampler(len(ds), batch_size, seed + epoch, rank=self.rank, world=self.world)
+        return DataLoader(ds, batch_sampler=sampler, num_workers=num_workers)
+
+    def wrap(self, model: nn.Module) -> nn.Module:
+        from torch.nn.parallel import DistributedDataParallel
+
+        # parameters that exist but are never read (e.g. AGA's unused gains) need the slower search
+        unused = any(getattr(m, "PARAMETERS_WITHOUT_GRADIENT", ()) for m in model.modules())
+        ids = [self.device.index] if self.device.type == "cuda" else None
+        return DistributedDataParallel(model, device_ids=ids, find_unused_parameters=unused)
+
+    def mean(self, value: torch.Tensor) -> torch.Tensor:
+        import torch.distributed as dist
+
+        v = value.detach().float().clone()
+        dist.all_reduce(v)
+        return v / self.world
+
+    def broadcast_flag(self, flag: bool) -> bool:
+        import torch.distributed as dist
+
+        t = torch.tensor([1 if flag else 0], device=self.device)
+        dist.broadcast(t, src=0)
+        return bool(t.item())
+
+    def shared_random_seed(self) -> int:
+        import torch.distributed as dist
+
+        t = torch.randint(0, 2**31 - 1, (1,), device=self.device) if self.rank == 0 else torch.zeros(1, dtype=torch.long, device=self.device)
+        dist.broadcast(t, src=0)
+        return int(t.item())
+
+    def gather_rng_states(self) -> list:
+        import torch.distributed as dist
+
+        states = [None] * self.world
+        dist.all_gather_object(states, torch.get_rng_state())
+        return [torch.as_tensor(s) for s in states]
+
+    def barrier(self) -> None:
+        import torch.distributed as dist
+
+        dist.barrier()
+
+
 # =========================================================================== the loop
 def fit(
     model: nn.Module,
@@ -564,6 +733,7 @@ def fit(
     checkpoint: str | os.PathLike | None = None,
     checkpoint_meta: Mapping | None = None,
     resume: str | os.PathLike | None = None,
+    distributed: bool | None = None,
 ) -> History:
     """Train ``model`` and return its :class:`History`.
 
@@ -594,6 +764,23 @@ def fit(
         resume      a checkpoint written by ``checkpoint=``: training continues after its last
                     record with the same optimizer state; on the CPU the resumed run gives the
                     same history as an uninterrupted one (epoch mode).
+        distributed None (default): data-parallel when launched by ``torchrun`` with more than one
+                    process (or when a process group of size > 1 is already initialised), a
+                    single process otherwise; False forces one process, True requires several.
+
+    Several processes (``torchrun --nproc_per_node=N script.py``)
+        The model is wrapped in ``DistributedDataParallel`` (NCCL on GPUs, each process on
+        ``cuda:<LOCAL_RANK>``; Gloo on the CPU). ``batch_size`` stays the GLOBAL batch: each process
+        takes ``batch_size / N`` samples (it must divide) through a :class:`GlobalBatchSampler`
+        that shuffles with the same seeds as one process does, so one step sees the same samples
+        as a single process with the same ``batch_size`` and, the gradients being averaged,
+        computes the same update (to floating-point reduction order). The recorded losses are averaged
+        over processes; validation runs on the whole set in every process (identical records);
+        dropout is seeded with ``seed + rank``. Only rank 0 shows progress, runs the callbacks
+        (its ``state.stop`` is sent to all) and writes the checkpoint (with the RNG state of
+        every rank, so a resumed run continues each rank's stream). ``fit`` initialises the
+        default process group if needed and leaves it initialised for the rest of the program.
+        A ready ``DataLoader`` is refused (it cannot be sharded); pass a Dataset or tensors.
     """
     if (epochs is None) == (steps is None):
         raise ValueError(f"give exactly one of epochs= or steps=, got epochs={epochs!r}, steps={steps!r}")
@@ -609,12 +796,20 @@ def fit(
         if not any(hasattr(cb, h) for h in ("on_fit_start", "on_step_end", "on_eval_end", "on_fit_end")):
             raise TypeError(f"callback {cb!r} has none of the Callback hooks")
 
+    ddp = _Distributed.setup(distributed, dev)
+    if ddp is not None:
+        dev = ddp.device
     if seed is not None:
-        torch.manual_seed(seed)
+        torch.manual_seed(seed if ddp is None else seed + ddp.rank)
     model.to(dev)
     train_ds = _as_dataset(train_data, "train_data")
     val_loader = None if val_data is None else _loader(val_data, "val_data", max(batch_size, 64), False, None)
-    steps_per_epoch = len(train_ds) if isinstance(train_ds, DataLoader) else math.ceil(len(train_ds) / batch_size)
+    if ddp is None:
+        steps_per_epoch = len(train_ds) if isinstance(train_ds, DataLoader) else math.ceil(len(train_ds) / batch_size)
+    else:
+        steps_per_epoch = ddp.steps_per_epoch(train_ds, batch_size)
+        if seed is None:
+            seed = ddp.shared_random_seed()  # every rank must shuffle alike
     if steps_per_epoch == 0:
         raise ValueError("train_data is empty")
     total_steps = epochs * steps_per_epoch if epochs is not None else steps
@@ -640,12 +835,21 @@ def fit(
             scaler.load_state_dict(ck["scaler"])
         history = state.history = History.from_dict(ck.get("history", {}))
         state.epoch, state.step = int(ck.get("epoch", 0)), int(ck.get("step", 0))
-        if "rng_torch" in ck:
+        ranks = ck.get("rng_torch_ranks")
+        if ddp is not None and isinstance(ranks, list) and len(ranks) == ddp.world:
+            torch.set_rng_state(ranks[ddp.rank])
+        elif "rng_torch" in ck:
             torch.set_rng_state(ck["rng_torch"])
+    train_model = model if ddp is None else ddp.wrap(model)
+    lead = ddp is None or ddp.rank == 0  # the process that logs, calls back and checkpoints
+    if ddp is not None:
+        ddp.has_callbacks = bool(callbacks)  # the same on every rank: decides the stop broadcasts
+    if not lead:
+        callbacks = []
 
     show_progress = (not headless()) if progress is None else bool(progress)
     bar = None
-    if show_progress and state.step < total_steps:
+    if show_progress and lead and state.step < total_steps:
         from tqdm.auto import tqdm
 
         bar = tqdm(total=total_steps, initial=state.step, desc="fit", unit="step", leave=True)
@@ -655,12 +859,15 @@ def fit(
     for cb in callbacks:
         getattr(cb, "on_fit_start", lambda s: None)(state)
 
-    model.train()
+    train_model.train()
     running, running_n = 0.0, 0
     try:
         while state.step < total_steps and not state.stop:
             # Shuffling of epoch e is seeded by (seed + e): a resumed run sees the same batches.
-            loader = _loader(train_ds, "train_data", batch_size, True, None if seed is None else seed + state.epoch, num_workers)
+            if ddp is None:
+                loader = _loader(train_ds, "train_data", batch_size, True, None if seed is None else seed + state.epoch, num_workers)
+            else:
+                loader = ddp.loader(train_ds, batch_size, seed, state.epoch, num_workers)
             skip = state.step - state.epoch * steps_per_epoch  # steps of this pass already done
             for i, batch in enumerate(loader):
                 if i < skip:
@@ -668,11 +875,12 @@ def fit(
                 x, y = _split_batch(batch, target, "train_data")
                 x, y = _to_input(x, dev), y.to(dev)
                 with _autocast(dev, amp_dtype):
-                    out = model(x)
+                    out = train_model(x)
                     loss_value = loss_fn(out.float() if amp_dtype is not None else out, y)
-                if not torch.isfinite(loss_value):
+                shown = loss_value if ddp is None else ddp.mean(loss_value)  # the same on every rank
+                if not torch.isfinite(shown):
                     raise FloatingPointError(
-                        f"loss became {loss_value.item()} at step {state.step + 1}; lower lr, clip gradients "
+                        f"loss became {shown.item()} at step {state.step + 1}; lower lr, clip gradients "
                         "(grad_clip=1.0) or check the inputs"
                     )
                 opt.zero_grad(set_to_none=True)
@@ -691,7 +899,7 @@ def fit(
                 if sched is not None:
                     sched.step()
                 state.step += 1
-                state.last_loss = loss_value.item()
+                state.last_loss = shown.item()
                 history.step_loss.append(state.last_loss)
                 running += state.last_loss
                 running_n += 1
@@ -699,6 +907,8 @@ def fit(
                     bar.update(1)
                 for cb in callbacks:
                     getattr(cb, "on_step_end", lambda s: None)(state)
+                if ddp is not None and ddp.has_callbacks:
+                    state.stop = ddp.broadcast_flag(state.stop)
                 end_of_pass = i + 1 == steps_per_epoch
                 if end_of_pass:
                     state.epoch += 1
@@ -720,9 +930,16 @@ def fit(
                     if bar is not None:
                         bar.set_postfix({k: f"{v:.3f}" for k, v in record.items() if k.startswith(("train_loss", "val_"))})
                     if checkpoint is not None:
-                        _save_training_checkpoint(checkpoint, model, opt, sched, scaler, state, checkpoint_meta)
+                        rng_ranks = None if ddp is None else ddp.gather_rng_states()
+                        if lead:
+                            _save_training_checkpoint(checkpoint, model, opt, sched, scaler, state, checkpoint_meta,
+                                                      rng_ranks=rng_ranks)
+                        if ddp is not None:
+                            ddp.barrier()  # the file is complete before any rank goes on (and may resume from it)
                     for cb in callbacks:
                         getattr(cb, "on_eval_end", lambda s: None)(state)
+                    if ddp is not None and ddp.has_callbacks:
+                        state.stop = ddp.broadcast_flag(state.stop)
                 if state.step >= total_steps or state.stop:
                     break
     finally:
@@ -843,8 +1060,10 @@ def save_checkpoint(
     return path
 
 
-def _save_training_checkpoint(path, model, opt, sched, scaler, state: FitState, meta: Mapping | None) -> None:
+def _save_training_checkpoint(path, model, opt, sched, scaler, state: FitState, meta: Mapping | None,
+                              rng_ranks: list | None = None) -> None:
     meta = dict(meta or {})
+    extra = {} if rng_ranks is None else {"rng_torch_ranks": rng_ranks}
     save_checkpoint(
         model,
         path,
@@ -858,6 +1077,7 @@ def _save_training_checkpoint(path, model, opt, sched, scaler, state: FitState, 
         epoch=state.epoch,
         step=state.step,
         rng_torch=torch.get_rng_state(),
+        **extra,
     )
 
 

@@ -38,6 +38,8 @@ from .transforms import (
 )
 from .frames import FrameFolder, read_video_file
 from .glyphs import MovingGlyphs, split_observed
+# --- pre-extracted features in LMDB (RU-LSTM's EK-100 layout; lmdb imported only when used) ---
+from .lmdb_features import EpicFeatures, LMDBFeatures, write_lmdb_features
 
 __all__ = ["cache_dir", "repo_root"]
 __all__ += ["ToyKitchens", "ToyView", "ToyClip", "baselines", "NGram", "bayes_next_action", "ngram_next_action"]  # Data part 1
@@ -50,3 +52,4 @@ __all__ += [  # Data part 2
     "to_float", "to_uint8",
     "FrameFolder", "read_video_file", "MovingGlyphs", "split_observed",
 ]
+__all__ += ["EpicFeatures", "LMDBFeatures", "write_lmdb_features"]  # pre-extracted features
