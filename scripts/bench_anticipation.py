@@ -2,6 +2,7 @@
 
 Usage: python scripts/bench_anticipation.py [--encoder toykitchens_tsm_online] [--epochs 30] [--seeds 0 1 2]
                                              [--aga-seeds 0 1 2 3 4] [--models rulstm aga ...] [--no-horst]
+                                             [--aux-models aga+aux ...] [--aux-weight 1]
                                              [--quick] [--out PATH]
 
 Trains (train split, tau_a = 1 s, tau_o = 2 s, 8 frames) every feature-reading model of the table
@@ -10,7 +11,9 @@ from the cached features of ``--encoder`` (the online TSM by default: features w
 maps, the cascade "recognise the last action, then bigram" on the same features, and scores them
 on the test split next to the n-gram on TRUE past labels, the Bayes-optimal label-only predictor
 and random scores: EK-100 class-mean top-5 recall overall / unseen / tail (action, verb, noun)
-plus top-1 / top-5. ``--quick`` (CI smoke test): 2 epochs, one seed, writes nothing by default.
+plus top-1 / top-5. The ``+aux`` rows (``--aux-models``) train the same models also on the actions
+they observe (dense per-frame labels; ``lecturekit.analysis.anticipation.ObservedActionAux``).
+``--quick`` (CI smoke test): 2 epochs, one seed, writes nothing by default.
 All the evaluation code lives in ``lecturekit.analysis.anticipation``; this script only wires it.
 Writes ``lecturekit/resources/results/anticipation_toykitchens.json`` (per-seed scores + settings), shipped
 inside the package so that a notebook can read it with ``lecturekit.resources.load_json``.
@@ -40,6 +43,13 @@ from lecturekit.resources import write_json  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 HORST_KWARGS = {"hidden": (32,)}   # on the encoder's 64 x 4 x 4 maps
+# rows that also learn the actions they observe (train_anticipation's aux_weight, ObservedActionAux):
+# AGA's per-step predictions the released way, AVT-h's own past-action + feature losses, RU-LSTM with
+# a benchmark-side auxiliary head on its rolling state
+AUX_ROWS = ("aga+aux", "aga_pixel+aux", "avt_head+aux", "rulstm+aux")
+# AGA's per-step targets: the action in progress tau_a = 1 s after each observed frame (the paper's
+# "label of the next sampled frame" at 1 fps); AVT-h and RU-LSTM recognise the action in progress
+AUX_KWARGS = {"aga+aux": {"aux_labels": "frame_action_ahead"}, "aga_pixel+aux": {"aux_labels": "frame_action_ahead"}}
 
 
 def main() -> None:
@@ -51,6 +61,9 @@ def main() -> None:
     ap.add_argument("--aga-seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4], help="seeds of aga and aga_pixel")
     ap.add_argument("--models", nargs="+", default=list(FEATURE_MODELS))
     ap.add_argument("--no-horst", action="store_true")
+    ap.add_argument("--aux-models", nargs="*", default=list(AUX_ROWS),
+                    help="rows trained also on the observed actions (model+aux); none: --aux-models")
+    ap.add_argument("--aux-weight", type=float, default=1.0, help="weight of the observed-action loss")
     ap.add_argument("--split", default="test")
     ap.add_argument("--quick", action="store_true", help="smoke test: 2 epochs, seed 0, no output file")
     ap.add_argument("--out", default=None, help="default: lecturekit/resources/results/anticipation_toykitchens.json")
@@ -63,14 +76,14 @@ def main() -> None:
 
     start = time.perf_counter()
     world = ToyKitchens(seed=0)
-    models = list(args.models) + ([] if args.no_horst else ["horst"])
+    models = list(args.models) + ([] if args.no_horst else ["horst"]) + list(args.aux_models)
     data = load_anticipation_data(world, ("train", args.split), tau_a=1.0, tau_o=2.0, frames=8,
                                   encoder=args.encoder, maps="horst" in models)
     epochs = {m: (args.horst_epochs if m == "horst" else args.epochs) for m in models}
-    seeds_for = {m: args.aga_seeds for m in ("aga", "aga_pixel")}
+    seeds_for = {m: args.aga_seeds for m in ("aga", "aga_pixel", "aga+aux", "aga_pixel+aux")}
     result = run_benchmark(world, data, models, eval_split=args.split, epochs=epochs, seeds=args.seeds,
-                           seeds_for=seeds_for, model_kwargs={"horst": HORST_KWARGS},
-                           cascade_epochs=args.epochs, log=print)
+                           seeds_for=seeds_for, model_kwargs={"horst": HORST_KWARGS, **AUX_KWARGS},
+                           cascade_epochs=args.epochs, aux_weight=args.aux_weight, log=print)
     total = time.perf_counter() - start
 
     print()
@@ -79,7 +92,7 @@ def main() -> None:
     print("A/V/N = action/verb/noun class-mean top-5 recall (EK-100 MT5R); gap = seen - unseen action MT5R")
     print(format_table(result))
     rows = result["rows"]
-    for name in ("aga", "aga_pixel"):
+    for name in ("aga", "aga_pixel", "aga+aux", "aga_pixel+aux"):
         if name in rows:
             s = summarize(rows[name])
             print(f"{name:<10} seen {100 * s['seen_action']:.1f}  unseen {100 * s['unseen_action']:.1f}  "
@@ -89,6 +102,12 @@ def main() -> None:
     result["summary"] = {name: summarize(row) for name, row in rows.items()}
     result["settings"].update(world="ToyKitchens(seed=0)", features=f"{args.encoder} (lecturekit/resources/checkpoints)",
                               loss="cross-entropy vs the upcoming action at every step, last step scored",
+                              aux_loss=(f"rows '+aux': also the observed actions (per-frame labels), weight "
+                                        f"{args.aux_weight:g}: AGA's per-step predictions trained the released way "
+                                        "(step t -> the action in progress tau_a = 1 s after frame t, the last step "
+                                        "the upcoming action, counted twice), AVT-h's own L_past (action in progress "
+                                        "at each frame) + L_feat, RU-LSTM a benchmark-side auxiliary head on its "
+                                        "rolling cell state (action in progress at each frame)"),
                               optimizer="AdamW wd 1e-2, cosine", batch_size=32, threads=1,
                               horst_kwargs={k: list(v) if isinstance(v, tuple) else v for k, v in HORST_KWARGS.items()},
                               total_seconds=round(total, 1), torch=torch.__version__, python=platform.python_version())

@@ -280,3 +280,69 @@ def test_stored_benchmark_shows_what_the_course_says():
     for name in learned + ["cascade"]:
         assert temporal["summary"][name]["overall_action"] > frame["summary"][name]["overall_action"], name
     assert temporal["summary"]["aga"]["n_seeds"] >= 5 and temporal["summary"]["aga_pixel"]["n_seeds"] >= 5
+
+
+AUX_ROWS = {"aga+aux": "aga", "aga_pixel+aux": "aga_pixel", "avt_head+aux": "avt_head", "rulstm+aux": "rulstm"}
+
+
+def _action_mt5r(row):
+    return np.array([s["mt5r"]["overall"]["action"] for s in row["scores"]])
+
+
+def test_stored_observed_action_rows_are_consistent():
+    """The ``+aux`` rows of the shipped table (train_anticipation's observed-action loss, weight 1):
+    same seeds and epochs as their plain rows, the dense labels they used recorded, every summary
+    number recomputable from the per-seed scores, far above chance, and the whole script (old and
+    new rows) inside the 15-minute budget on one thread (measured 485 s)."""
+    from lecturekit import resources
+
+    table = resources.load_json("results/anticipation_toykitchens.json")
+    rows, summary = table["rows"], table["summary"]
+    chance = summary["chance"]["overall_action"]
+    for name, base in AUX_ROWS.items():
+        row = rows[name]
+        assert row["kind"] == rows[base]["kind"] + " + observed-action loss" and row["aux_weight"] == 1.0
+        assert row["seeds"] == rows[base]["seeds"] and row["epochs"] == rows[base]["epochs"]
+        want = "frame_action_ahead" if name.startswith("aga") else "frame_action"
+        assert row["kwargs"].get("aux_labels", "frame_action") == want
+        assert all(t["aux_weight"] == 1.0 and t["aux_labels"] == want for t in row["train"])
+        assert len(row["scores"]) == len(row["seeds"]) >= 3
+        again = summarize(row)
+        for key, value in again.items():
+            assert summary[name][key] == pytest.approx(value, abs=1e-12), (name, key)
+        assert summary[name]["overall_action"] >= chance + 0.25, name
+    assert table["settings"]["total_seconds"] < 900
+
+
+def test_stored_observed_actions_help_aga_not_avt():
+    """What the observed-action loss does on the shipped table (seed-paired, test action MT5R):
+    AGA's per-step predictions trained on the dense labels (the released recipe) gain on every
+    seed, with and without action-guided attention (aga: +2.3 / +3.8 / +6.1 / +7.3 / +6.1 points;
+    aga_pixel: +5.1 / +2.4 / +3.5 / +6.5 / +6.0); AVT-h's own past-frame losses cost it on every
+    seed (-6.7 / -6.7 / -7.4: its classifier, shared with the future logits, learns to name the
+    action IN the frame, and the future feature it reads lies one sampled frame, 0.25 s, ahead,
+    not tau_a = 1 s). RU-LSTM with a benchmark-side head changes sign with the seed (not asserted)."""
+    from lecturekit import resources
+
+    rows = resources.load_json("results/anticipation_toykitchens.json")["rows"]
+    for name in ("aga+aux", "aga_pixel+aux"):
+        gain = _action_mt5r(rows[name]) - _action_mt5r(rows[AUX_ROWS[name]])
+        assert len(gain) >= 5 and gain.min() > 0.01, (name, gain)          # measured min 0.022
+        assert gain.mean() > 2 * gain.std(ddof=1) / np.sqrt(len(gain))     # measured 0.051 vs 2 s.e. 0.018
+    loss = _action_mt5r(rows["avt_head+aux"]) - _action_mt5r(rows["avt_head"])
+    assert loss.max() < -0.03, loss                                         # measured max -0.067
+
+
+def test_stored_dependency_matrix_does_not_recover_the_grammar():
+    """Issue 14.5, measured negative and recorded as such: the rank correlation between a trained
+    AGA's dependency matrix and the world's true transition probabilities stays near 0 on every
+    seed, with the benchmark's loss (-0.056..0.007) AND with the dense observed-action loss
+    (-0.065..0.021), although the latter trains the keys (the per-step predictions) on true
+    dense action labels. If a change makes the matrix recover the grammar, this test must be
+    replaced by a positive one."""
+    from lecturekit import resources
+
+    rows = resources.load_json("results/anticipation_toykitchens.json")["rows"]
+    for name in ("aga", "aga+aux", "aga_iam", "aga_nogate"):
+        rho = np.array([t["dependency_spearman"] for t in rows[name]["train"]])
+        assert len(rho) == len(rows[name]["seeds"]) and np.abs(rho).max() < 0.15, (name, rho)   # measured max 0.105

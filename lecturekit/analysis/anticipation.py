@@ -33,6 +33,13 @@ Baselines next to the learned models: the label-only rows read the TRUE past lab
 oracle no video model has); :func:`cascade_next_action` is the realistic two-stage version,
 "recognise the last past action from the same features, then apply the bigram".
 
+Observed actions (``train_anticipation(..., aux_weight=w)``, rows ``model+aux``): the benchmark's
+loss trains every step on the upcoming action only. The papers also supervise what the window
+shows: AGA's per-step predictions (its memory keys and query) are trained on dense labels one
+sampled frame ahead (1 s at its 1 fps), AVT-h classifies every observed frame. The dense labels are
+``labels["frame_action"]`` etc. (:func:`observed_frame_actions`); :class:`ObservedActionAux` says
+what each model learns from them (RU-LSTM: a benchmark-side auxiliary head, not in its paper).
+
 The second stream Δ is the temporal difference of the cached frame features
 (Δ_t = f_t − f_{t−1}, Δ_1 = 0): a cheap "motion" stream, NOT optical flow; it is a function of the
 RGB stream, so fusion can add little information beyond what the RGB branch already has.
@@ -61,12 +68,15 @@ from ..losses import cross_entropy_per_step
 from ..metrics.classification import epic_subsets, marginalize, mean_topk_recall, tail_classes, topk_accuracy
 from ..models import build_model
 from ..train import fit, seed_everything
+from .aga import dependency_grammar_correlation
 
 __all__ = [
     "FEATURE_MODELS",
     "PIXEL_MODELS",
     "AnticipationData",
+    "AUX_MODELS",
     "AnticipationHead",
+    "ObservedActionAux",
     "PastActionRecogniser",
     "bigram_after",
     "cascade_next_action",
@@ -76,6 +86,7 @@ __all__ = [
     "format_table",
     "label_baselines",
     "load_anticipation_data",
+    "observed_frame_actions",
     "predict_probs",
     "run_benchmark",
     "score_anticipation",
@@ -85,6 +96,9 @@ __all__ = [
 
 FEATURE_MODELS = ("rulstm", "rulstm_fusion", "ms_lstm_head", "avt_head", "aga", "aga_pixel", "aga_iam", "aga_nogate")
 PIXEL_MODELS = ("horst",)
+#: the models ``train_anticipation(..., aux_weight > 0)`` can train with the observed actions (see ObservedActionAux)
+AUX_MODELS = ("rulstm", "avt_head", "aga", "aga_pixel", "aga_iam", "aga_nogate")
+_AGA_FAMILY = ("aga", "aga_pixel", "aga_iam", "aga_nogate")
 _TWO_STREAM = ("rulstm_fusion", "ms_lstm_head")
 
 
@@ -151,9 +165,69 @@ def load_anticipation_data(world, splits: Sequence[str] = ("train", "val", "test
         feats = view_features(view, table)
         video = view.tensors()[0] if pixels else None
         fmaps = view_maps(view, pool=maps_pool, encoder=map_encoder, device=feature_kwargs.get("device")) if maps else None
-        out[split] = AnticipationData(split, feats, feature_difference(feats), video,
-                                      {k: np.asarray(v) for k, v in view.labels.items()}, tau_a, tau_o,
+        labels = {k: np.asarray(v) for k, v in view.labels.items()}
+        labels["frame_action"] = observed_frame_actions(world, view)
+        labels["frame_latest_action"] = observed_frame_actions(world, view, rule="latest")
+        labels["frame_action_ahead"] = observed_frame_actions(world, view, ahead=tau_a)
+        labels["frame_upcoming_ahead"] = observed_frame_actions(world, view, rule="upcoming", ahead=tau_a)
+        out[split] = AnticipationData(split, feats, feature_difference(feats), video, labels, tau_a, tau_o,
                                       encoder=encoder, maps=fmaps)
+    return out
+
+
+def observed_frame_actions(world, view, *, rule: str = "in_progress", ahead: float = 0.0) -> np.ndarray:
+    """Per-frame action labels of the window of a view: (N, T) int64, -1 where none.
+
+    The auxiliary targets of :func:`train_anticipation` (``aux_weight``, ``aux_labels``):
+
+    * ``rule="in_progress"`` (the AGA / AVT papers' frame labels): frame
+      ``view.frame_index[i, t]`` of video ``view.video_index[i]`` shows action ``a`` when it lies
+      inside that action's segment ``[start, stop]`` of the video's script; idle frames between
+      actions and black frames (index -1) get -1;
+    * ``rule="latest"``: the latest action STARTED at or before the frame, also during the idle
+      gap after it (-1 only before the video's first action and on black frames); at the
+      window's last frame this is the cascade's "last past action" whenever it has started;
+    * ``rule="upcoming"``: the action in progress, else (idle frame) the next one to start; -1
+      after the video's last action and on black frames.
+
+    ``ahead`` (seconds) reads the label ``round(ahead · fps)`` frames AFTER each observed frame
+    (frames past the video's end get -1): dense anticipation labels. The AGA paper samples 1
+    frame per second with tau_a = 1 s, so its "label of the next sampled frame" is the label
+    tau_a ahead; ToyKitchens windows sample 4 frames per second, where the two differ. On
+    ToyKitchens an idle gap always follows the cut, so tau_a after the window's last frame no
+    action is in progress yet (``in_progress`` gives -1 there) and the ``upcoming`` one is the
+    benchmark's target.
+
+    ``load_anticipation_data`` stores ``labels["frame_action"]`` (in progress),
+    ``labels["frame_latest_action"]``, ``labels["frame_action_ahead"]`` (in progress, tau_a
+    ahead) and ``labels["frame_upcoming_ahead"]`` (upcoming, tau_a ahead).
+    """
+    if rule not in ("in_progress", "latest", "upcoming"):
+        raise ValueError(f"rule: expected 'in_progress', 'latest' or 'upcoming', got {rule!r}")
+    if ahead < 0:
+        raise ValueError(f"ahead: expected >= 0 seconds, got {ahead}")
+    shift = int(round(ahead * float(world.fps)))
+    idx = np.asarray(view.frame_index)
+    vids = np.asarray(view.video_index)
+    out = np.full(idx.shape, -1, dtype=np.int64)
+    for v in np.unique(vids):
+        rows = np.nonzero(vids == v)[0]
+        script = world.scripts[int(v)]
+        f = np.where(idx[rows] >= 0, idx[rows] + shift, -1)                    # (n, T)
+        f = np.where(f < script.num_frames, f, -1)                             # past the video's end: none
+        seg = np.searchsorted(np.asarray(script.start), f, side="right") - 1   # last segment started by f
+        inside = (f >= 0) & (seg >= 0)
+        segc = np.clip(seg, 0, None)
+        acts = np.asarray(script.action)
+        if rule == "upcoming":                       # in progress, else the next one to start
+            busy = inside & (f <= np.asarray(script.stop)[segc])
+            nxt = np.where(busy, segc, seg + 1)
+            ok = (f >= 0) & (nxt < len(acts))
+            out[rows] = np.where(ok, acts[np.clip(nxt, 0, len(acts) - 1)], -1)
+            continue
+        if rule == "in_progress":
+            inside &= f <= np.asarray(script.stop)[segc]
+        out[rows] = np.where(inside, acts[segc], -1)
     return out
 
 
@@ -325,6 +399,87 @@ def _anticipation_ce(logits: Tensor, target: Tensor) -> Tensor:
     return cross_entropy_per_step(logits, target)
 
 
+def _observed_ce(logits: Tensor, labels: Tensor) -> Tensor:
+    """Mean cross-entropy over the labelled entries (label >= 0) of (B, T, K) logits and (B, T)
+    labels; 0 when a batch has none (PyTorch's mean would be NaN)."""
+    k = logits.shape[-1]
+    ce = nn.functional.cross_entropy(logits.float().reshape(-1, k), labels.reshape(-1), ignore_index=-1,
+                                     reduction="sum")
+    return ce / (labels >= 0).sum().clamp(min=1)
+
+
+class ObservedActionAux(nn.Module):
+    """Training-time wrapper: what an :class:`AnticipationHead` needs to ALSO learn the actions
+    it observes (``train_anticipation(..., aux_weight=w)``). Labels: (B, T + 1) = the action in
+    progress at each of the T observed frames (-1 = none, :func:`observed_frame_actions`), then
+    the upcoming action. What is supervised with them depends on the model:
+
+    * AGA and its ablations: nothing is added. The model's own per-step predictions y_t (its
+      memory keys and query) are trained the released way (``train.py`` of the official code,
+      ``lecturekit.losses.dense_next_step_loss``): step t predicts the label of the NEXT
+      observed frame (``shift=1``), the last step the upcoming action, counted once more:
+      ``L = CE(y_{T-1}, a) + w · mean_{b,t} CE(y_t, label_{t+1})`` (ignored entries count 0 in
+      the mean, as released; at w = 1 this is ``dense_next_step_loss`` without class weights).
+      With labels already read tau_a ahead (``"frame_action_ahead"``) step t takes label t
+      (``shift=0``): the paper's 1 fps makes "the next frame" and "tau_a ahead" the same thing.
+      The benchmark's default trains every step on the upcoming action instead.
+    * avt_head: AVT's own L_past and L_feat (``lecturekit.models.avt.avt_losses``; the paper
+      trains with them, weights 1): the classifier on [z_1, ẑ_2, ..., ẑ_T] against the action
+      at each observed frame, and the next-feature regression; ``L = CE_future + w (L_past + L_feat)``.
+    * rulstm: not in the paper. A benchmark-side auxiliary head, LN + Linear(H, K), on the
+      R-LSTM's cell state at every step (what the rolling LSTM has read so far) predicts the
+      action in progress at that frame; ``L = benchmark loss + w · CE_aux``. The head is used
+      in training only; :func:`train_anticipation` returns the plain head.
+
+    Forward: inputs -> a tuple the matching loss (:meth:`loss`) reads.
+    """
+
+    def __init__(self, head: AnticipationHead, weight: float, *, shift: int = 1):
+        super().__init__()
+        if shift not in (0, 1):
+            raise ValueError(f"shift: expected 0 or 1, got {shift}")
+        self.shift = shift
+        if head.name not in AUX_MODELS:
+            raise ValueError(f"aux_weight: the observed-action loss is defined for {AUX_MODELS}, got {head.name!r}")
+        if not weight > 0:
+            raise ValueError(f"aux_weight: expected > 0, got {weight}")
+        self.head, self.weight = head, float(weight)
+        if head.name == "rulstm":
+            hidden, num_classes = head.model.hidden, head.model.classifier[-1].out_features
+            self.aux = nn.Sequential(nn.LayerNorm(hidden), nn.Linear(hidden, num_classes))
+        else:
+            self.aux = None
+
+    def forward(self, x: Tensor):
+        name, model = self.head.name, self.head.model
+        check_sequence(x, dim=self.head.feat_dim, name=f"{name} input")
+        if name == "avt_head":
+            return model.forward_all(x), x
+        if name == "rulstm":
+            h_u, c_r = model.forward_features(x)
+            return model.forward_head((h_u, c_r)), self.aux(c_r)               # (B, T, K) each
+        return model(x)                                                       # AGA: (B, T, K)
+
+    def loss(self, out, labels: Tensor) -> Tensor:
+        """The loss of the model's kind (see the class docstring); labels (B, T + 1)."""
+        from ..models.avt import avt_losses   # models sit below analysis
+
+        frame, target = labels[:, :-1], labels[:, -1]
+        name, w = self.head.name, self.weight
+        if name == "avt_head":
+            avt_out, x = out                       # L_past by _observed_ce: a batch may hold no labelled frame
+            parts = avt_losses(avt_out, x, target, None, feat_weight=w)
+            return parts["total"] + w * _observed_ce(avt_out.past_logits, frame)
+        if name == "rulstm":
+            logits, aux = out
+            return cross_entropy_per_step(logits, target) + w * _observed_ce(aux, frame)
+        b, t, k = out.shape                           # AGA: step t -> frame label t + shift, the last -> target
+        steps = torch.cat([frame[:, self.shift : self.shift + t - 1], target[:, None]], dim=1)    # (B, T)
+        dense = nn.functional.cross_entropy(out.float().reshape(b * t, k), steps.reshape(b * t),
+                                            ignore_index=-1, reduction="none").reshape(b, t)
+        return dense[:, -1].mean() + w * dense.mean()
+
+
 @torch.no_grad()
 def predict_probs(head: nn.Module, x: Tensor, batch_size: int = 128) -> np.ndarray:
     """Softmax of the last-step logits: (N, A) float64 numpy (eval mode, no gradients)."""
@@ -340,22 +495,47 @@ def predict_probs(head: nn.Module, x: Tensor, batch_size: int = 128) -> np.ndarr
 
 def train_anticipation(name: str, train: AnticipationData, num_classes: int, *, epochs: int, lr: float = 1e-3,
                        weight_decay: float = 1e-2, batch_size: int = 32, seed: int = 0, device=None,
+                       aux_weight: float = 0.0, aux_labels: str = "frame_action",
                        **overrides) -> tuple[AnticipationHead, dict]:
     """Build ``name`` (small preset, seeded) and train it with the benchmark recipe.
 
-    Returns the trained :class:`AnticipationHead` and ``{"seconds", "params", "final_loss"}``.
+    ``aux_weight`` > 0 also trains on the OBSERVED actions (``train.labels[aux_labels]``,
+    dense per-frame labels: ``"frame_action"``, the action in progress, as the papers,
+    ``"frame_latest_action"``, or ``"frame_action_ahead"``, the action in progress tau_a after
+    each frame; see :func:`observed_frame_actions`), with weight ``aux_weight``:
+    for AGA its per-step predictions the released way, for AVT-h its own past-action and
+    feature losses, for RU-LSTM a benchmark-side auxiliary head (:class:`ObservedActionAux`;
+    models in ``AUX_MODELS``). Default 0: the benchmark's loss only.
+
+    Returns the trained :class:`AnticipationHead` (without any auxiliary head) and
+    ``{"seconds", "params", "final_loss"}`` (+ ``"aux_weight"`` when > 0; ``params`` counts the
+    returned head).
     """
     seed_everything(seed)
     x, y = train.inputs(name), torch.as_tensor(train.labels["action"])
     if name in PIXEL_MODELS:
         overrides = {"in_channels": int(x.shape[1]), **overrides}
     head = AnticipationHead(name, train.features.shape[-1], num_classes, **overrides)
+    module, loss = head, _anticipation_ce
+    if aux_weight:
+        if aux_labels not in train.labels:
+            raise ValueError(f"aux_labels: expected train.labels[{aux_labels!r}] (N, T), observed actions "
+                             "(load_anticipation_data adds 'frame_action' and 'frame_latest_action'; see "
+                             f"observed_frame_actions), got keys {sorted(train.labels)}")
+        frame = torch.as_tensor(np.asarray(train.labels[aux_labels]), dtype=torch.long)
+        if frame.shape != (x.shape[0], train.features.shape[1]):
+            raise ValueError(f"{aux_labels}: expected shape {(x.shape[0], train.features.shape[1])}, "
+                             f"got {tuple(frame.shape)}")
+        module = ObservedActionAux(head, aux_weight, shift=0 if aux_labels.endswith("_ahead") else 1)
+        y, loss = torch.cat([frame, y[:, None]], dim=1), module.loss            # (N, T + 1)
     start = time.perf_counter()
-    hist = fit(head, (x, y), loss=_anticipation_ce, epochs=epochs, lr=lr, weight_decay=weight_decay,
+    hist = fit(module, (x, y), loss=loss, epochs=epochs, lr=lr, weight_decay=weight_decay,
                scheduler="cosine", batch_size=batch_size, seed=seed, metrics=(), device=device, progress=False)
     seconds = time.perf_counter() - start
     info = {"seconds": round(seconds, 2), "params": sum(p.numel() for p in head.parameters()),
             "final_loss": float(hist["train_loss"][-1]) if "train_loss" in hist else math.nan}
+    if aux_weight:
+        info.update(aux_weight=float(aux_weight), aux_labels=aux_labels)
     return head, info
 
 
@@ -365,13 +545,20 @@ def run_benchmark(world, data: Mapping[str, AnticipationData], models: Sequence[
                   seeds_for: Mapping[str, Sequence[int]] | None = None,
                   model_kwargs: Mapping[str, Mapping] | None = None, lr: float = 1e-3,
                   ngram_orders: Sequence[int] = (1, 2, 3), chance_seed: int = 0, cascade: bool = True,
-                  cascade_epochs: int = 30, log=None) -> dict:
+                  cascade_epochs: int = 30, aux_weight: float = 1.0, log=None) -> dict:
     """Train every model of ``models`` on ``data["train"]``, score it on ``data[eval_split]`` next to
     the label-only references and a random-score chance row, with :func:`score_anticipation`.
 
     ``epochs``: one number or per model; ``seeds_for``: per-model seed lists overriding ``seeds``;
     ``model_kwargs``: per-model overrides (e.g. ``{"horst": {"pool": 4, "hidden": (16,)}}``);
     ``cascade``: add the row of :func:`cascade_next_action` (trained with every seed of ``seeds``).
+    A model name with the suffix ``+aux`` (e.g. ``"aga+aux"``, models of ``AUX_MODELS``) is a row
+    of that model trained also on the observed actions (``train_anticipation(...,
+    aux_weight=aux_weight)``, :class:`ObservedActionAux`); ``epochs`` / ``seeds_for`` /
+    ``model_kwargs`` are looked up under the row name.
+    For the action-guided AGA rows each seed's ``train`` entry also holds ``dependency_spearman``:
+    :func:`lecturekit.analysis.aga.dependency_grammar_correlation` of the trained model against
+    the world's true transitions (``world.transition_matrix("train")``).
     Returns ``{"rows": {row name: {"scores": [per-seed score dicts], "kind", "seeds", "train": [...]}},
     "tails": {...}, "settings": {...}}``.
     """
@@ -404,13 +591,20 @@ def run_benchmark(world, data: Mapping[str, AnticipationData], models: Sequence[
         n_epochs = epochs[name] if isinstance(epochs, Mapping) else epochs
         run_seeds = list((seeds_for or {}).get(name, seeds))
         kw = dict((model_kwargs or {}).get(name, {}))
-        kind = ("feature maps" if tr.maps is not None else "pixels") if name in PIXEL_MODELS else "frame features"
-        entry = {"kind": kind, "seeds": run_seeds,
+        model, aux = (name[: -len("+aux")], aux_weight) if name.endswith("+aux") else (name, 0.0)
+        kind = ("feature maps" if tr.maps is not None else "pixels") if model in PIXEL_MODELS else "frame features"
+        entry = {"kind": kind + (" + observed-action loss" if aux else ""), "seeds": run_seeds,
                  "epochs": n_epochs, "kwargs": {k: list(v) if isinstance(v, tuple) else v for k, v in kw.items()},
                  "scores": [], "train": []}
+        if aux:
+            entry["aux_weight"] = aux
         for s in run_seeds:
-            head, tinfo = train_anticipation(name, tr, num_actions, epochs=n_epochs, lr=lr, seed=s, **kw)
-            entry["scores"].append(score_anticipation(predict_probs(head, ev.inputs(name)), info, table, tails))
+            head, tinfo = train_anticipation(model, tr, num_actions, epochs=n_epochs, lr=lr, seed=s,
+                                             **({"aux_weight": aux} if aux else {}), **kw)
+            entry["scores"].append(score_anticipation(predict_probs(head, ev.inputs(model)), info, table, tails))
+            if model in ("aga", "aga_iam", "aga_nogate"):                    # attention over actions
+                tinfo["dependency_spearman"] = dependency_grammar_correlation(head.model.eval(),
+                                                                              world.transition_matrix("train"))
             entry["train"].append(tinfo)
             if log is not None:
                 m = entry["scores"][-1]["mt5r"]
@@ -452,7 +646,8 @@ def format_table(result: dict) -> str:
     lines = [head, "-" * len(head)]
     short = {"random scores": "-", "frame features": "features", "pixels": "pixels", "feature maps": "maps",
              "labels only: training class prior": "train prior",
-             "features: recognise the last action, then bigram": "feat. cascade"}
+             "features: recognise the last action, then bigram": "feat. cascade",
+             "frame features + observed-action loss": "feat. + obs."}
     for name, row in result["rows"].items():
         s = summarize(row)
         kind = short.get(row["kind"], "true labels")
