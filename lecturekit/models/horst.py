@@ -30,6 +30,7 @@ states. Scaling conventions (as the code, not the slides): no 1/sqrt(C) in the s
 Implements
     SpatialFilter  Eq. (4)
     STATT          Eqs. (5)-(7), optionally returning the S maps and T weights
+    statt_attend   STATT after its pre-transforms, as a function of (Q, K, V) and the two filters
     HORSTCell      one higher-order recurrent layer (explicit queue state, no hidden attributes)
     HORST          a stack of cells over feature maps + a per-step action classifier on the pooled
                    (o_t, h_t, a_t), as the EPIC head ``cls-epic.py`` (action logits only)
@@ -95,19 +96,29 @@ class STATT(nn.Module):
         q = self.q_pre(query)                                             # (B, C, H, W)
         k = self.k_pre(kv.flatten(0, 1)).unflatten(0, (s, b))             # (S, B, C, H, W)
         v = self.v_pre(kv.flatten(0, 1)).unflatten(0, (s, b))             # (S, B, C, H, W)
-        fk = self.f_k(k.flatten(0, 1)).unflatten(0, (s, b))               # (S, B, 1, H, W)
-        fq = self.f_q(q)                                                  # (B, 1, H, W)
-        # Eq. (5), spatial branch: the query pooled under each key's saliency, matched per pixel
-        q_hat = (fk * q).mean((-2, -1))                                   # (S, B, C)
-        s_map = torch.sigmoid(torch.einsum("sbc,sbchw->sbhw", q_hat, k))[:, :, None]   # (S, B, 1, H, W)
-        v = v * s_map
-        # Eq. (6), temporal branch: one weight per slot from the filtered, flattened maps
-        q_vec = (fq * q).flatten(1)                                       # (B, C·H·W)
-        k_vec = (fk * k).flatten(2)                                       # (S, B, C·H·W)
-        t_w = torch.softmax(torch.einsum("bd,sbd->sb", q_vec, k_vec) / math.sqrt(q_vec.shape[1]), dim=0)
-        # Eq. (7): a = Σ_s T_s · (S_s ⊙ V_s)
-        a = torch.einsum("sb,sbchw->bchw", t_w, v)                         # (B, C, H, W)
-        return a, s_map, t_w
+        return statt_attend(q, k, v, self.f_q, self.f_k)
+
+
+def statt_attend(q: Tensor, k: Tensor, v: Tensor, f_q: nn.Module, f_k: nn.Module) -> tuple[Tensor, Tensor, Tensor]:
+    """Eqs. (4)-(7) after the pre-transforms: what :class:`STATT` computes from Q, K and V.
+
+    q (B, C, H, W); k, v (S, B, C, H, W); ``f_q``, ``f_k`` the two spatial filters of Eq. (4)
+    -> a (B, C, H, W), S maps (S, B, 1, H, W), T weights (S, B).
+    """
+    s, b = k.shape[:2]
+    fk = f_k(k.flatten(0, 1)).unflatten(0, (s, b))                        # (S, B, 1, H, W)
+    fq = f_q(q)                                                           # (B, 1, H, W)
+    # Eq. (5), spatial branch: the query pooled under each key's saliency, matched per pixel
+    q_hat = (fk * q).mean((-2, -1))                                       # (S, B, C)
+    s_map = torch.sigmoid(torch.einsum("sbc,sbchw->sbhw", q_hat, k))[:, :, None]   # (S, B, 1, H, W)
+    v = v * s_map
+    # Eq. (6), temporal branch: one weight per slot from the filtered, flattened maps
+    q_vec = (fq * q).flatten(1)                                           # (B, C·H·W)
+    k_vec = (fk * k).flatten(2)                                           # (S, B, C·H·W)
+    t_w = torch.softmax(torch.einsum("bd,sbd->sb", q_vec, k_vec) / math.sqrt(q_vec.shape[1]), dim=0)
+    # Eq. (7): a = Σ_s T_s · (S_s ⊙ V_s)
+    a = torch.einsum("sb,sbchw->bchw", t_w, v)                             # (B, C, H, W)
+    return a, s_map, t_w
 
 
 class _ShortcutSE(nn.Module):
@@ -245,4 +256,4 @@ class FullSpaceTimeAttention(nn.Module):
         return y.reshape(b, s, h, w, c).permute(1, 0, 4, 2, 3)            # (S, B, C, H, W)
 
 
-__all__ = ["FullSpaceTimeAttention", "HORST", "HORSTCell", "STATT", "SpatialFilter"]
+__all__ = ["FullSpaceTimeAttention", "HORST", "HORSTCell", "STATT", "SpatialFilter", "statt_attend"]

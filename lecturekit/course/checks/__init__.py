@@ -16,6 +16,8 @@ from . import nb01, nb02, nb03, nb04, nb05, nb06  # noqa: F401
 from . import nb07  # noqa: F401
 from . import nb08  # noqa: F401
 from . import nb09  # noqa: F401
+from . import nb10  # noqa: F401
+from . import nb11  # noqa: F401
 from .nb01 import check_topk_accuracy
 from .nb04 import check_temporal_shift
 
