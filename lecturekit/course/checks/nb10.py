@@ -69,7 +69,7 @@ def _recall_cases(g: torch.Generator) -> list[Case]:
     y_absent = y_absent % 4                                               # only classes 0-3 of 10 occur
     s_dbl, y_dbl = _recall_scores(g, 25, 7, dtype=torch.float64)
     s_one, y_one = _recall_scores(g, 1, 6, boost=0.0)
-    # by hand: 4 rows of classes 0, 0, 0, 1; rows 0-2 hit, row 3 misses (the digest's example)
+    # by hand: 4 rows of classes 0, 0, 0, 1; rows 0-2 hit, row 3 misses: class-mean recall 0.5, accuracy 0.75
     hand = torch.tensor([[0.9, 0.1, 0.0], [0.8, 0.1, 0.1], [0.7, 0.2, 0.1], [0.9, 0.05, 0.05]])
     hand_y = torch.tensor([0, 0, 0, 1])
     # ties (no random draws): equal scores rank the LARGER class id first. Chosen so that the usual
