@@ -1,7 +1,6 @@
 """ToyKitchens: a procedural, offline stand-in for EPIC-KITCHENS-100.
 
-Design target: /work/shared/reference/TOYKITCHENS.md (the course's reference notes). A seed
-builds a world of 12 kitchens (each with its own look and recipe preferences), 12 nouns
+A seed builds a world of 12 kitchens (each with its own look and recipe preferences), 12 nouns
 (sprites: shape x colour), 11 verbs (motions) and the valid (verb, noun) actions; long videos
 are sequences of actions drawn from a recipe grammar (latent intentions), rendered at a nominal
 8 frames/s, 32x32 (or 64x64). Views give trimmed clips, early (partial) observations and
