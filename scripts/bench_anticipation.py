@@ -3,6 +3,7 @@
 Usage: python scripts/bench_anticipation.py [--encoder toykitchens_tsm_online] [--epochs 30] [--seeds 0 1 2]
                                              [--aga-seeds 0 1 2 3 4] [--models rulstm aga ...] [--no-horst]
                                              [--aux-models aga+aux ...] [--aux-weight 1]
+                                             [--extra-train-videos N] [--tau-o S] [--frames T]
                                              [--quick] [--out PATH]
 
 Trains (train split, tau_a = 1 s, tau_o = 2 s, 8 frames) every feature-reading model of the table
@@ -15,6 +16,9 @@ plus top-1 / top-5. The ``+aux`` rows (``--aux-models``) train the same models a
 they observe (dense per-frame labels; ``lecturekit.analysis.anticipation.ObservedActionAux``).
 ``--quick`` (CI smoke test): 2 epochs, one seed, writes nothing by default.
 All the evaluation code lives in ``lecturekit.analysis.anticipation``; this script only wires it.
+``--extra-train-videos N`` (``ToyKitchens(extra_train_videos=N)``: more training videos, val and test
+unchanged), ``--tau-o`` and ``--frames`` (longer observed windows; AGA's memory then holds every frame)
+measure the issue-14 levers; any of them requires ``--out`` so that the stored default table stays as is.
 Writes ``lecturekit/resources/results/anticipation_toykitchens.json`` (per-seed scores + settings), shipped
 inside the package so that a notebook can read it with ``lecturekit.resources.load_json``.
 """
@@ -67,7 +71,14 @@ def main() -> None:
     ap.add_argument("--split", default="test")
     ap.add_argument("--quick", action="store_true", help="smoke test: 2 epochs, seed 0, no output file")
     ap.add_argument("--out", default=None, help="default: lecturekit/resources/results/anticipation_toykitchens.json")
+    ap.add_argument("--extra-train-videos", type=int, default=0,
+                    help="ToyKitchens(extra_train_videos=N): N more training videos per seen kitchen (val/test unchanged)")
+    ap.add_argument("--tau-o", type=float, default=2.0, help="observed seconds before the cut (default 2)")
+    ap.add_argument("--frames", type=int, default=8, help="frames per window (default 8); AGA's memory holds them all")
     args = ap.parse_args()
+    default_view = args.extra_train_videos == 0 and args.tau_o == 2.0 and args.frames == 8
+    if args.out is None and not args.quick and not default_view:
+        ap.error("a non-default world or window needs --out (the stored default benchmark is not overwritten)")
     if args.quick:
         args.epochs, args.horst_epochs, args.seeds, args.aga_seeds = 2, 2, [0], [0]
     if args.out is None and not args.quick:
@@ -75,19 +86,26 @@ def main() -> None:
     torch.set_num_threads(1)
 
     start = time.perf_counter()
-    world = ToyKitchens(seed=0)
+    world_kwargs = {"extra_train_videos": args.extra_train_videos} if args.extra_train_videos else {}
+    world = ToyKitchens(seed=0, **world_kwargs)
     models = list(args.models) + ([] if args.no_horst else ["horst"]) + list(args.aux_models)
-    data = load_anticipation_data(world, ("train", args.split), tau_a=1.0, tau_o=2.0, frames=8,
+    data = load_anticipation_data(world, ("train", args.split), tau_a=1.0, tau_o=args.tau_o, frames=args.frames,
                                   encoder=args.encoder, maps="horst" in models)
     epochs = {m: (args.horst_epochs if m == "horst" else args.epochs) for m in models}
     seeds_for = {m: args.aga_seeds for m in ("aga", "aga_pixel", "aga+aux", "aga_pixel+aux")}
+    model_kwargs = {"horst": HORST_KWARGS, **AUX_KWARGS}
+    if args.frames != 8:                            # AGA's memory (order, 8 in the small preset) holds the window
+        for m in models:
+            if m.split("+")[0] in ("aga", "aga_pixel", "aga_iam", "aga_nogate"):
+                model_kwargs[m] = {**model_kwargs.get(m, {}), "order": args.frames}
     result = run_benchmark(world, data, models, eval_split=args.split, epochs=epochs, seeds=args.seeds,
-                           seeds_for=seeds_for, model_kwargs={"horst": HORST_KWARGS, **AUX_KWARGS},
+                           seeds_for=seeds_for, model_kwargs=model_kwargs,
                            cascade_epochs=args.epochs, aux_weight=args.aux_weight, log=print)
     total = time.perf_counter() - start
 
     print()
-    print(f"ToyKitchens(seed=0) anticipation, tau_a=1 s, tau_o=2 s, 8 frames; train {result['settings']['train_rows']}"
+    print(f"ToyKitchens(seed=0{''.join(f', {k}={v}' for k, v in world_kwargs.items())}) anticipation, tau_a=1 s, "
+          f"tau_o={args.tau_o:g} s, {args.frames} frames; train {result['settings']['train_rows']}"
           f" rows, {args.split} {result['settings']['eval_rows']} rows; numbers in %, mean over seeds")
     print("A/V/N = action/verb/noun class-mean top-5 recall (EK-100 MT5R); gap = seen - unseen action MT5R")
     print(format_table(result))
@@ -100,7 +118,8 @@ def main() -> None:
     print(f"total {total:.0f} s")
 
     result["summary"] = {name: summarize(row) for name, row in rows.items()}
-    result["settings"].update(world="ToyKitchens(seed=0)", features=f"{args.encoder} (lecturekit/resources/checkpoints)",
+    world_name = "ToyKitchens(seed=0" + "".join(f", {k}={v}" for k, v in world_kwargs.items()) + ")"
+    result["settings"].update(world=world_name, features=f"{args.encoder} (lecturekit/resources/checkpoints)",
                               loss="cross-entropy vs the upcoming action at every step, last step scored",
                               aux_loss=(f"rows '+aux': also the observed actions (per-frame labels), weight "
                                         f"{args.aux_weight:g}: AGA's per-step predictions trained the released way "

@@ -20,6 +20,9 @@ any video:
     dependency_grammar_correlation
                          the check of the forward analysis against a known grammar: Spearman's
                          rho between M[a, b] and P(next = a | previous = b).
+    lagged_transitions   the same check further back: P(next = a | the action ``lag`` steps
+                         before = b), for the longer-range dependency of
+                         ``ToyKitchens(long_range=True)``.
     counterfactual_success
                          the backward analysis over many windows: how often the search reaches
                          its target (with :func:`non_degenerate_windows` to pick the windows).
@@ -264,6 +267,38 @@ def dependency_grammar_correlation(dependency, transitions, *, exclude_diagonal:
     return spearman(m, pairs)
 
 
+def lagged_transitions(world, split: str = "train", *, lag: int = 2, videos: int = 20_000, seed: int = 0) -> np.ndarray:
+    """P(next = a | the action ``lag`` steps before it = b) of a ToyKitchens world: (A, A), row b.
+
+    ``lag = 1`` is the grammar's bigram (:meth:`ToyKitchens.transition_matrix`, computed there
+    exactly); ``lag = 2`` is the dependency of ``ToyKitchens(long_range=True)``, where the step
+    after a shared "hub" is decided by the action before the hub. Estimated by Monte Carlo:
+    ``videos`` action sequences drawn from the world's own automaton
+    (:func:`lecturekit.data.toykitchens.world.sample_actions`, seeded by ``seed``) with the
+    kitchens weighted by their share of the split's videos, pairs pooled over all sequences
+    (ratio of sums, as the exact bigram). Rows of actions never seen ``lag`` steps before
+    another are 0. Pass it to :func:`dependency_grammar_correlation` like the transitions.
+    """
+    from ..data.toykitchens.world import sample_actions
+
+    if lag < 1 or videos < 1:
+        raise ValueError(f"expected lag >= 1 and videos >= 1, got lag={lag}, videos={videos}")
+    kitchens = [k for k, sp in zip(world.video_kitchen, world.video_split) if sp == world._split(split)]
+    if not kitchens:
+        raise ValueError(f"split {split!r} has no videos in this world")
+    prior = np.bincount(kitchens, minlength=len(world.kitchens)).astype(np.float64)
+    cum = np.cumsum(prior / prior.sum())
+    rng = np.random.default_rng(seed)
+    a = len(world.actions)
+    counts = np.zeros((a, a))
+    for _ in range(int(videos)):
+        k = min(int(np.searchsorted(cum, rng.random(), side="right")), len(cum) - 1)
+        seq = np.asarray(sample_actions(world.grammar, k, rng)[0], dtype=np.int64)
+        if len(seq) > lag:
+            np.add.at(counts, (seq[:-lag], seq[lag:]), 1.0)
+    return counts / np.maximum(counts.sum(1, keepdims=True), 1.0)
+
+
 @dataclass
 class CounterfactualSummary:
     """Result of :func:`counterfactual_success` over many windows."""
@@ -351,6 +386,159 @@ def gate_trace(model: AGA, x: Tensor) -> Tensor:
         raise ValueError("gate_trace: expected a model with a gate (gate=True), got gate=False")
     with _eval_mode(model):
         return model.forward_all(x).gates.float().mean(-1)                  # (B, T)
+
+
+# ----------------------------------------------------------------------------- the dependency study
+def attention_by_action(model: AGA, features: Tensor, next_actions, slot_actions, num_actions: int) -> dict:
+    """What the trained attention does on real windows, grouped by action (empirical check).
+
+    The last step's attention over its memory slots (mean over heads), averaged per pair (a, b)
+    over the slots that show action b (``slot_actions[:, j]``, -1 = none) in windows whose next
+    action is a: ``observed[a, b]``. AGA has no positional encoding, yet its keys change along a
+    window (recent frames predict other actions than old ones), so the attention can prefer
+    recent slots by content; ``position_only[a, b]`` replaces every window's weights by the mean
+    weight of each slot position over all windows, the part of ``observed`` that recency alone
+    explains. Entries of pairs never seen are NaN. Also returns ``entropy``: the mean normalised
+    entropy of the (head-mean) weights (1 = uniform).
+    """
+    _check_action_guided(model, "attention_by_action")
+    with _eval_mode(model), torch.no_grad():
+        att = model.forward_all(features).attention[:, :, -1, :-1].mean(1).double().cpu()     # (N, T-1)
+    nxt = np.asarray(next_actions).reshape(-1)
+    slots = np.asarray(slot_actions)[:, : att.shape[1]]
+    if slots.shape != tuple(att.shape) or nxt.shape[0] != att.shape[0]:
+        raise ValueError(f"expected next_actions (N,) and slot_actions (N, >= T-1) for {tuple(att.shape)} weights, "
+                         f"got {nxt.shape} and {np.asarray(slot_actions).shape}")
+    w = att.numpy()
+    prof = np.broadcast_to(w.mean(0), w.shape)
+    rows, cols = np.nonzero(slots >= 0)
+    a, b = nxt[rows], slots[rows, cols]
+    obs, pos, cnt = (np.zeros((num_actions, num_actions)) for _ in range(3))
+    np.add.at(obs, (a, b), w[rows, cols])
+    np.add.at(pos, (a, b), prof[rows, cols])
+    np.add.at(cnt, (a, b), 1.0)
+    seen = cnt > 0
+    ent = -(att * att.clamp_min(1e-12).log()).sum(-1) / math.log(att.shape[-1])
+    return {"observed": np.where(seen, obs / np.maximum(cnt, 1), np.nan),
+            "position_only": np.where(seen, pos / np.maximum(cnt, 1), np.nan), "entropy": float(ent.mean())}
+
+
+def dependency_study(seeds: Sequence[int] = (0, 1, 2, 3, 4), *, world_seed: int = 0, world_kwargs: dict | None = None,
+                     tau_o: float = 2.0, frames: int = 8, epochs: int = 30, lr: float = 1e-3,
+                     aux_weight: float = 1.0, aux_labels: str = "frame_action_ahead", encoder: str | None = None,
+                     counterfactual_windows: int | None = 0, counterfactual_search: dict | None = None,
+                     lag_videos: int = 20_000, log=None) -> dict:
+    """Issue 14.5 measured: does the dependency matrix of a trained AGA recover the grammar?
+
+    One world ``ToyKitchens(seed=world_seed, **world_kwargs)``, its anticipation windows
+    (tau_a = 1 s, ``tau_o``, ``frames``; AGA's memory holds the whole window, ``order=frames``)
+    as the frozen ``encoder``'s features, and per seed an AGA trained by the benchmark's recipe
+    (:func:`lecturekit.analysis.anticipation.train_anticipation`, ``aux_weight`` /
+    ``aux_labels`` as the ``aga+aux`` row). Per seed:
+
+    * ``rho_bigram``: :func:`dependency_grammar_correlation` of :func:`dependency_matrix`
+      against the exact transitions (``world.transition_matrix("train")``); ``rho_bigram_offdiag``
+      without the diagonal; ``rho_lag2``: against :func:`lagged_transitions` (lag 2, the
+      dependency of ``long_range=True`` worlds); ``diag_ratio``: mean diagonal / mean off-diagonal
+      of the matrix; ``row_max``: its mean row maximum (uniform = 1/A);
+    * ``attention``: :func:`attention_by_action` on the test windows: normalised entropy,
+      Spearman of the observed per-pair attention with P(a | b) and of its position-only part,
+      and of their difference (``rho_beyond_position``);
+    * ``test_mt5r``: action class-mean top-5 recall on test;
+    * ``counterfactual`` (``counterfactual_windows`` != 0; None = all): :func:`counterfactual_success`
+      with the TRUE next action as target over the non-degenerate test windows
+      (:func:`non_degenerate_windows`: wrong prediction, some frame observed), the first
+      ``counterfactual_windows`` of them.
+
+    Returns a JSON-ready dict with ``settings``, ``per_seed``, ``summary`` (min / median / max
+    per number) and ``seconds``.
+    """
+    from ..data.toykitchens import ToyKitchens
+    from ..features import TEMPORAL_ENCODER
+    from ..metrics.classification import mean_topk_recall
+    from .anticipation import load_anticipation_data, predict_probs, train_anticipation
+
+    encoder = encoder or TEMPORAL_ENCODER
+    wk = dict(world_kwargs or {})
+    say = log or (lambda *_: None)
+    cpu0, wall0 = time.process_time(), time.perf_counter()
+    world = ToyKitchens(seed=world_seed, **wk)
+    data = load_anticipation_data(world, ("train", "test"), tau_a=1.0, tau_o=tau_o, frames=frames, encoder=encoder)
+    tr, te = data["train"], data["test"]
+    num_actions = len(world.actions)
+    bigram = world.transition_matrix("train")
+    lag2 = lagged_transitions(world, "train", lag=2, videos=lag_videos, seed=world_seed)
+    pairs = torch.as_tensor(bigram, dtype=torch.float64).T.numpy()                          # [a, b] = P(a | b)
+    y = torch.as_tensor(te.labels["action"])
+    observed = torch.as_tensor(te.labels["unobserved"] == 0)
+    per_seed = []
+    for s in seeds:
+        head, info = train_anticipation("aga", tr, num_actions, epochs=epochs, lr=lr, seed=int(s), order=frames,
+                                        **({"aux_weight": aux_weight, "aux_labels": aux_labels} if aux_weight else {}))
+        model = head.model.eval()
+        m = dependency_matrix(model).double()
+        off = ~torch.eye(num_actions, dtype=torch.bool)
+        entry = {"seed": int(s), "train_seconds": info["seconds"],
+                 "rho_bigram": dependency_grammar_correlation(m, bigram),
+                 "rho_bigram_offdiag": dependency_grammar_correlation(m, bigram, exclude_diagonal=True),
+                 "rho_lag2": dependency_grammar_correlation(m, lag2),
+                 "diag_ratio": float(m.diagonal().mean() / m[off].mean()),
+                 "row_max": float(m.max(1).values.mean())}
+        att = attention_by_action(model, te.features, te.labels["action"], te.labels["frame_action"], num_actions)
+        ok = ~np.isnan(att["observed"])
+        entry["attention"] = {
+            "entropy": att["entropy"], "pairs": int(ok.sum()),
+            "rho_observed": spearman(att["observed"][ok], pairs[ok]),
+            "rho_position_only": spearman(att["position_only"][ok], pairs[ok]),
+            "rho_beyond_position": spearman(att["observed"][ok] - att["position_only"][ok], pairs[ok])}
+        probs = predict_probs(head, te.features)
+        entry["test_mt5r"] = mean_topk_recall(probs, te.labels["action"], 5)
+        if counterfactual_windows != 0:
+            pred = torch.as_tensor(probs.argmax(1))
+            mask = non_degenerate_windows(pred, y, observed)
+            c0 = time.perf_counter()
+            summ = counterfactual_success(model, te.features, y, mask=mask, max_windows=counterfactual_windows,
+                                          **(counterfactual_search or {}))
+            entry["counterfactual"] = {"target": "true next action", "non_degenerate": int(mask.sum()),
+                                       "searched": len(summ.results), "reached": int(sum(summ.reached)),
+                                       "fraction": summ.fraction,
+                                       "mean_iterations": float(np.mean([r.iterations for r in summ.results]))
+                                       if summ.results else float("nan"),
+                                       "seconds": round(time.perf_counter() - c0, 1)}
+        per_seed.append(entry)
+        say(f"seed {s}: rho bigram {entry['rho_bigram']:+.3f} (off-diag {entry['rho_bigram_offdiag']:+.3f}), lag 2 "
+            f"{entry['rho_lag2']:+.3f}; attention entropy {att['entropy']:.3f}, observed "
+            f"{entry['attention']['rho_observed']:+.3f}"
+            f" position-only {entry['attention']['rho_position_only']:+.3f}; MT5R {entry['test_mt5r']:.3f}"
+            + (f"; counterfactual {entry['counterfactual']['reached']}/{entry['counterfactual']['searched']}"
+               if "counterfactual" in entry else "") + f" ({info['seconds']:.1f} s)")
+    result = {"settings": {"world_seed": world_seed, "world_kwargs": wk, "tau_a": 1.0, "tau_o": tau_o, "frames": frames,
+                           "order": frames, "epochs": epochs, "lr": lr, "aux_weight": aux_weight,
+                           "aux_labels": aux_labels, "encoder": encoder, "seeds": [int(s) for s in seeds],
+                           "train_rows": len(tr), "test_rows": len(te), "num_actions": num_actions,
+                           "lag_videos": lag_videos, "dependency_matrix": "mean_of_softmax, all actions x all actions"},
+              "per_seed": per_seed}
+    result["summary"] = summarize_dependency(result)
+    result["seconds"] = {"cpu": round(time.process_time() - cpu0, 1), "wall": round(time.perf_counter() - wall0, 1)}
+    return result
+
+
+def _flat_numbers(entry: dict, prefix: str = "") -> dict:
+    out = {}
+    for k, v in entry.items():
+        if isinstance(v, dict):
+            out.update(_flat_numbers(v, f"{prefix}{k}."))
+        elif isinstance(v, (int, float)) and not isinstance(v, bool) and k != "seed":
+            out[prefix + k] = float(v)
+    return out
+
+
+def summarize_dependency(result: dict) -> dict:
+    """min / median / max over the seeds of every number in ``result["per_seed"]`` (recomputable)."""
+    flat = [_flat_numbers(e) for e in result["per_seed"]]
+    keys = [k for k in flat[0] if all(k in f for f in flat)]
+    return {k: {"min": min(f[k] for f in flat), "median": float(np.median([f[k] for f in flat])),
+                "max": max(f[k] for f in flat)} for k in keys}
 
 
 # ----------------------------------------------------------------------------- the generalisation claim
@@ -579,6 +767,7 @@ def summarize_generalisation(result: dict) -> dict:
 
 
 __all__ = ["Counterfactual", "CounterfactualSummary", "GENERALISATION_WORLD", "aga_generalisation",
-           "counterfactual_past", "counterfactual_success", "cue_consistent_mass", "cue_visible",
-           "dependency_grammar_correlation", "dependency_matrix", "gate_trace", "linear_probe", "non_degenerate_windows",
+           "attention_by_action", "counterfactual_past", "counterfactual_success", "cue_consistent_mass",
+           "cue_visible", "dependency_grammar_correlation", "dependency_matrix", "dependency_study", "gate_trace",
+           "lagged_transitions", "linear_probe", "non_degenerate_windows", "summarize_dependency",
            "summarize_generalisation"]

@@ -72,6 +72,17 @@ class ToyKitchens:
             Drawn from their own random stream: with ``cues=0`` nothing of the world changes.
         cue_strength: share of seen-kitchen actions whose cue follows the map (in [0, 1]).
         cue_frames: (first, last) frames before the action start during which the cue shows.
+        extra_train_videos: opt-in larger training set (0 = off, the default world): this many
+            MORE training videos per seen kitchen, named after the kitchen's held-out videos
+            (``P00_07``, ``P00_08``, ... with the defaults), drawn from their own seeds and listed
+            after all other videos, so every video of the world without them (val and test
+            included) keeps its bytes and its index; only the training split grows, in the same
+            kitchen proportions.
+        long_range: opt-in recipe set (False = the default world): ``world.LONG_RANGE_RECIPES``
+            instead of ``world.RECIPES``, pairs of recipes that share a middle step (a "hub"),
+            after which the next step is decided by the action BEFORE the hub, not by the last
+            one: a dependency only a model that looks further back than the last action can
+            resolve. Everything else (kitchens, durations, rendering) is drawn as usual.
         disk_cache: also store rendered videos as an .npz under ``lecturekit.data.cache_dir()``
             keyed by a hash of these arguments (memory caching is always on).
         cache_dir: a folder for that .npz instead of the default (implies ``disk_cache``).
@@ -102,6 +113,8 @@ class ToyKitchens:
         cues: int = 0,
         cue_strength: float = 1.0,
         cue_frames: tuple[int, int] = (24, 17),
+        extra_train_videos: int = 0,
+        long_range: bool = False,
         disk_cache: bool = False,
         cache_dir: str | Path | None = None,
     ):
@@ -132,6 +145,13 @@ class ToyKitchens:
             durations=tuple(int(x) for x in durations), gaps=tuple(int(x) for x in gaps), decoys=int(decoys),
             max_distractors=int(max_distractors), camera_jitter=float(camera_jitter), fps=float(fps),
         )
+        if extra_train_videos < 0:
+            raise ValueError(f"extra_train_videos must be >= 0 (0 = off), got {extra_train_videos}")
+        if extra_train_videos:
+            # only a world with extra videos carries the key: the default world's cache key is unchanged
+            self.params["extra_train_videos"] = int(extra_train_videos)
+        if long_range:
+            self.params["long_range"] = True      # only then: the default world's cache key is unchanged
         if not 0 <= cues <= len(_world.CUE_COLOURS):
             raise ValueError(f"cues must be in 0..{len(_world.CUE_COLOURS)} (0 = off), got {cues}")
         if cues:
@@ -158,7 +178,8 @@ class ToyKitchens:
         self.take_prefix_verbs: list[str] = list(_world.TAKE_PREFIX)
 
         # recipes, kitchens, grammar ----------------------------------------------------------------
-        self.recipes = _world.parse_recipes(num_recipes, zipf, self._action_index)
+        self.recipes = _world.parse_recipes(num_recipes, zipf, self._action_index,
+                                            _world.LONG_RANGE_RECIPES if long_range else None)
         zipf_freq = np.array([r.frequency for r in self.recipes])
         krng = np.random.default_rng([self.seed, 0])
         self.kitchens, pref = _world.make_kitchens(
@@ -186,6 +207,13 @@ class ToyKitchens:
                 self.video_ids.append(f"{k.name}_{j + 1:02d}")
                 self.video_split.append(sp)
                 self.video_kitchen.append(k.id)
+        for k in self.kitchens:                 # extra training videos: after all others, indices unchanged
+            if k.split == "seen":
+                first = videos_per_kitchen + 2 * heldout_videos
+                for j in range(first, first + int(extra_train_videos)):
+                    self.video_ids.append(f"{k.name}_{j + 1:02d}")
+                    self.video_split.append("train")
+                    self.video_kitchen.append(k.id)
         self.scripts = []
         for v, vid in enumerate(self.video_ids):
             k = self.video_kitchen[v]

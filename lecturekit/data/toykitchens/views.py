@@ -19,7 +19,7 @@ from .world import NOUNS, RECIPES, VERBS
 _NOUN_NAMES = [n for n, _, _ in NOUNS]
 
 
-def _title(labels: dict) -> str:
+def _title(labels: dict, recipe_names=None) -> str:
     def g(k):
         v = labels.get(k, -1)
         return int(v[0]) if isinstance(v, torch.Tensor) and v.dim() > 0 else int(v)
@@ -30,8 +30,9 @@ def _title(labels: dict) -> str:
     if "start" in labels:
         extra.append(f"frames {g('start')}-{g('stop')}")
     rec = g("recipe") if "recipe" in labels else -1
-    if 0 <= rec < len(RECIPES):
-        extra.append(f"recipe {RECIPES[rec][0]} (hidden)")
+    names = [name for name, _ in RECIPES] if recipe_names is None else recipe_names   # a world's own set
+    if 0 <= rec < len(names):
+        extra.append(f"recipe {names[rec]} (hidden)")
     if "too_early" in labels and g("too_early"):
         extra.append("too early")
     return text + "  |  " + ", ".join(extra)
@@ -141,7 +142,8 @@ class ToyView(torch.utils.data.Dataset):
             return storyboard_png(np.zeros((1, 3, self.frames, self.world.size, self.world.size), np.uint8), ["(empty view)"])
         rows = np.linspace(0, len(self) - 1, n).astype(np.int64)
         vids = self._gather(rows)
-        titles = [_title({k: int(v[r]) for k, v in self.labels.items() if v.ndim == 1}) for r in rows]
+        titles = [_title({k: int(v[r]) for k, v in self.labels.items() if v.ndim == 1}, self.world.recipe_names)
+                  for r in rows]
         return storyboard_png(vids, titles)
 
     def __repr__(self) -> str:

@@ -106,6 +106,24 @@ RECIPES = (
 )
 
 
+# Opt-in recipe set (``ToyKitchens(long_range=True)``): a dependency that the last action cannot
+# resolve. Recipes come in pairs that share their second step (a "hub": pour jar, pour bottle,
+# cut tomato, shake jar); the step after the hub names the object taken two steps earlier, so
+# P(next | last = hub) is split between the two recipes and only the action BEFORE the hub decides.
+# Every other step follows from the last action alone. Same balance rule as RECIPES (each take X
+# has its put X, each turn-cw its turn-ccw).
+LONG_RANGE_RECIPES = (
+    ("cup-jar", ("take cup", "pour jar", "stir cup", "put cup")),
+    ("bowl-jar", ("take bowl", "pour jar", "stir bowl", "put bowl")),
+    ("pan-bottle", ("take pan", "pour bottle", "stir pan", "put pan")),
+    ("jar-bottle", ("take jar", "pour bottle", "stir jar", "put jar")),
+    ("knife-tomato", ("take knife", "cut tomato", "wash knife", "put knife")),
+    ("plate-tomato", ("take plate", "cut tomato", "wash plate", "put plate")),
+    ("spoon-shake", ("take spoon", "shake jar", "turn-cw spoon", "turn-ccw spoon", "put spoon")),
+    ("lid-shake", ("take lid", "shake jar", "turn-cw lid", "turn-ccw lid", "put lid")),
+)
+
+
 def action_vocabulary() -> list[tuple[int, int]]:
     """All valid (verb id, noun id) pairs, sorted by verb then noun: the action ids."""
     nouns = [n for n, _, _ in NOUNS]
@@ -143,13 +161,14 @@ class Recipe:
         return f"{self.name}: " + ", ".join(parts)
 
 
-def parse_recipes(num_recipes: int, zipf: float, action_index: dict[str, int]) -> list[Recipe]:
-    if not 1 <= num_recipes <= len(RECIPES):
-        raise ValueError(f"num_recipes must be in 1..{len(RECIPES)}, got {num_recipes}")
+def parse_recipes(num_recipes: int, zipf: float, action_index: dict[str, int], templates=None) -> list[Recipe]:
+    templates = RECIPES if templates is None else templates
+    if not 1 <= num_recipes <= len(templates):
+        raise ValueError(f"num_recipes must be in 1..{len(templates)}, got {num_recipes}")
     raw = [1.0 / (r + 1) ** zipf for r in range(num_recipes)]
     total = sum(raw)
     out = []
-    for r, (name, steps) in enumerate(RECIPES[:num_recipes]):
+    for r, (name, steps) in enumerate(templates[:num_recipes]):
         parsed = []
         for j, text in enumerate(steps):
             optional = text.startswith("?")
