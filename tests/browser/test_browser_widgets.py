@@ -34,6 +34,7 @@ QUICK = {  # the widget's cells run in seconds
     "notebooks/06_attention_ata.ipynb",
     "notebooks/01_video_as_data.ipynb",
     "notebooks/10_action_anticipation.ipynb",
+    "notebooks/12_action_guided_attention.ipynb",
 }
 # The widget shows models trained for minutes on 2 cores: small inputs of the same shapes under the
 # names the widget cell reads (untrained models, a few clips), then the notebook's widget cell itself.

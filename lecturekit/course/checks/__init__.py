@@ -18,6 +18,7 @@ from . import nb08  # noqa: F401
 from . import nb09  # noqa: F401
 from . import nb10  # noqa: F401
 from . import nb11  # noqa: F401
+from . import nb12  # noqa: F401
 from .nb01 import check_topk_accuracy
 from .nb04 import check_temporal_shift
 
