@@ -4,12 +4,14 @@ Floors of the house (a module imports only from floors below it)::
 
     course                        exercises, graders, notebook execution
     viz, analysis                 plots, widgets, FLOP/parameter tables, AGA analysis
-    train, metrics, losses        the fit loop, top-k / mean top-5 recall, anticipation losses
+    train, checkpoint, metrics,   the fit loop, the checkpoint file, top-k / mean top-5 recall,
+    losses                        anticipation losses
     models                        one file per model family, each a reading of its paper
     layers                        shared blocks (shape checks, temporal shift, conv-RNN cells)
     data                          ToyKitchens, moving glyphs, EPIC-KITCHENS-100 / frame folders
 
-``env`` (device, doctor, headless switch) sits beside them and imports nothing of the library;
+``env`` (device, doctor, headless switch, the cache folder) sits below them all and imports
+nothing of the library;
 ``resources`` (the checkpoints and result tables shipped inside the package) sits beside it too.
 
 Importing ``lecturekit`` is cheap: sub-packages load on first use, so ``import lecturekit``
@@ -20,12 +22,12 @@ from __future__ import annotations
 
 import importlib
 
-from .env import device, doctor, headless, in_colab, set_headless
+from .env import device, doctor, headless, in_colab, library_version, set_headless
 
-__version__ = "0.1.0"
+__version__ = library_version()     # from the package metadata (pyproject.toml), the one place it is set
 
 _SUBMODULES = (
-    "data", "layers", "models", "losses", "metrics", "train",
+    "data", "layers", "models", "losses", "metrics", "train", "checkpoint",
     "viz", "analysis", "course", "features", "env", "resources",
 )
 

@@ -1,7 +1,8 @@
-"""The environment the course runs in: device choice, Colab detection, headless mode, doctor().
+"""The environment the course runs in: device choice, Colab detection, headless mode, where
+generated data is cached, the machine a measurement ran on, doctor().
 
-This module imports nothing of the library, so every floor may use it (``data`` does not need
-to). Heavy imports (torch, matplotlib) happen inside functions.
+This module imports nothing of the library, so every floor may use it. Heavy imports (torch,
+matplotlib) happen inside functions.
 """
 
 from __future__ import annotations
@@ -9,9 +10,11 @@ from __future__ import annotations
 import os
 import platform
 import sys
+from pathlib import Path
 
 _HEADLESS_ENV = "LECTUREKIT_HEADLESS"
 _DEVICE_ENV = "LECTUREKIT_DEVICE"
+_CACHE_ENV = "LECTUREKIT_CACHE"
 _TRUE = {"1", "true", "yes", "on"}
 
 # The environment of every executed notebook: ``python -m lecturekit.course execute`` and the
@@ -66,6 +69,67 @@ def device(prefer: str | None = None):
     return torch.device("cpu")
 
 
+def repo_root() -> Path | None:
+    """The course checkout holding this package, or None for a plain pip install."""
+    root = Path(__file__).resolve().parents[1]
+    if (root / "pyproject.toml").is_file() and (root / "data").is_dir():
+        return root
+    return None
+
+
+def cache_dir(create: bool = False) -> Path:
+    """The folder for generated data (ToyKitchens renders, per-frame features); created when
+    ``create`` is true. Nothing is ever downloaded into it.
+
+    Order: the ``LECTUREKIT_CACHE`` environment variable; ``data/generated/`` of a source checkout
+    (git-ignored); otherwise ``~/.cache/lecturekit``.
+    """
+    env = os.environ.get(_CACHE_ENV)
+    if env:
+        path = Path(env).expanduser()
+    elif (root := repo_root()) is not None:
+        path = root / "data" / "generated"
+    else:
+        path = Path.home() / ".cache" / "lecturekit"
+    if create:
+        path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def library_version() -> str:
+    """The installed lecturekit's version (package metadata), read without importing the package;
+    ``"unknown"`` when the metadata is missing (the source folder on ``sys.path``, not installed)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("lecturekit")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def machine_info() -> dict:
+    """Where a measurement ran: date, CPU model, logical CPU count, platform, Python and torch
+    versions, the device the course uses (and the GPU's name on CUDA). Stored next to measured
+    numbers (claims' robustness table, training throughput) so a reader knows what they describe."""
+    import datetime
+    import torch
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    info = {"date": datetime.date.today().isoformat(), "cpu": cpu, "cpu_count": os.cpu_count(),
+            "platform": platform.platform(), "python": platform.python_version(), "torch": str(torch.__version__),
+            "device": os.environ.get(_DEVICE_ENV) or ("cuda" if torch.cuda.is_available() else "cpu")}
+    if info["device"].startswith("cuda") and torch.cuda.is_available():
+        info["gpu"] = torch.cuda.get_device_name()
+    return info
+
+
 def _version(module_name: str) -> str:
     try:
         module = __import__(module_name)
@@ -77,8 +141,6 @@ def _version(module_name: str) -> str:
 def _display_path(path) -> str:
     """A path as a person reads it: relative to the working folder when inside it (or its
     parent), ``~`` for the home folder; never the full absolute path of one machine."""
-    from pathlib import Path
-
     path = Path(path).resolve()
     bases = [(Path.cwd(), ".")]
     if Path.cwd().parent.parent != Path.cwd().parent:          # the parent is not the root
@@ -104,13 +166,10 @@ def doctor(file=None) -> dict:
     """
     import torch
 
-    from . import __version__
-    from .data.cache import cache_dir
-
     out = file or sys.stdout
     dev = device()
     report: dict = {
-        "lecturekit": __version__,
+        "lecturekit": library_version(),
         "python": platform.python_version(),
         "torch": torch.__version__,
         "numpy": _version("numpy"),

@@ -46,7 +46,7 @@ import torch
 from torch import nn
 
 from . import resources
-from .data.cache import cache_dir
+from .env import cache_dir
 from .env import device as default_device
 
 __all__ = [
@@ -190,7 +190,7 @@ def load_encoder(name: str = FRAME_ENCODER, path: str | os.PathLike | None = Non
     ``cache_dir()/checkpoints/`` (so the next call loads it); otherwise ``FileNotFoundError``
     says how to create it.
     """
-    from .train import load_checkpoint, save_checkpoint
+    from .checkpoint import load_checkpoint, save_checkpoint
 
     recipe = _recipe(name)
     path = Path(path) if path is not None else checkpoint_path(name)
@@ -307,9 +307,9 @@ def video_features(
     black = torch.zeros(3, 1, size, size, dtype=torch.uint8)
     table["__black__"] = encode_frames(encoder, black, temporal=temporal, device=device)[0]
     if path is not None:
-        from .train import _atomic_save
+        from .checkpoint import atomic_save
 
-        _atomic_save(table, path)
+        atomic_save(table, path)
     return table
 
 
@@ -366,7 +366,11 @@ def view_maps(view, name: str = TEMPORAL_ENCODER, *, pool: int = 1, encoder: nn.
 
     def maps_of(video: torch.Tensor) -> torch.Tensor:            # uint8 (C, T, H, W) -> (T, C', h, w)
         x = video[None].to(dev).float().div_(255.0)
-        return down(encoder.backbone.forward_maps(fold_time(x), frames=x.shape[2])).float().cpu()
+        if hasattr(encoder, "forward_maps"):                     # TSM: its blocks mix the frames
+            maps = encoder.forward_maps(x)
+        else:                                                     # frame CNN: frames one by one
+            maps = encoder.backbone.forward_maps(fold_time(x))
+        return down(maps).float().cpu()
 
     world = view.world
     black = maps_of(torch.zeros(3, 1, world.size, world.size, dtype=torch.uint8))[0]

@@ -33,8 +33,8 @@ Normalisation (state it whenever you quote a number):
     * Eqs. (7)-(9) are printed without the leading minus sign on (7) and with ``log y_t(k)``
       in (9); both are typos (the losses must be negative log-likelihoods of ŷ), read here as
       ``-[... log ŷ ...]``.
-    * The course digest recalls ECE/LGL with the true-class term only; seed 003 (the paper text)
-      prints both the true-class and the false-positive terms, and that is what we implement.
+    * ECE and LGL are sometimes quoted with the true-class term only; the paper's Eqs. (8)-(9)
+      print both the true-class and the false-positive terms, and that is what we implement.
 
 Shapes: logits (B, T, K), target (B,) (one label per sequence, replicated over time) or (B, T).
 All losses take logits and compute log-probabilities in float32 with ``log_softmax``, so they are
@@ -175,7 +175,7 @@ def anticipation_loss(
         class_normalize: apply the paper's 1/N (N = K classes). Off gives the plain sum.
         reduction: over the batch: ``"mean"`` (Eq. (4)'s 1/V), ``"sum"`` or ``"none"`` (``(B,)``).
 
-    Example (the course digest's worked example, K = 2, T = 2, ŷ = (0.8, 0.2), y = class 0):
+    Example (worked by hand: K = 2, T = 2, ŷ = (0.8, 0.2), y = class 0):
 
     >>> logits = torch.log(torch.tensor([0.8, 0.2])).expand(1, 2, 2)
     >>> round(anticipation_loss(logits, torch.tensor([0]), class_normalize=False).item(), 5)  # -3.5 ln 0.8

@@ -55,7 +55,6 @@ import argparse
 import json
 import math
 import os
-import platform
 import subprocess
 import sys
 import time
@@ -67,6 +66,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .env import machine_info
 from .data.lmdb_features import (
     RULSTM_FRAME_RATE,
     EpicFeatures,
@@ -78,7 +78,8 @@ from .data.lmdb_features import (
 from .losses import dense_next_step_loss, inverse_sqrt_class_weights
 from .metrics import epic_subsets, make_submission, marginalize, mean_topk_recall, validate_submission, write_submission
 from .models import build_model
-from .train import Callback, fit, load_checkpoint, predict, save_checkpoint, seed_everything
+from .checkpoint import load_checkpoint, save_checkpoint
+from .train import Callback, fit, predict, seed_everything
 
 __all__ = ["RECIPES", "Recipe", "RecipeModel", "build_recipe_model", "main", "run_recipe", "throughput"]
 
@@ -369,20 +370,6 @@ def run_recipe(args: argparse.Namespace) -> dict:
 
 
 # =========================================================================== throughput
-def _hardware() -> dict:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {"cpu": cpu, "logical_cpus": os.cpu_count(), "platform": platform.platform(),
-            "python": platform.python_version(), "torch": str(torch.__version__),
-            "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None}
-
-
 def _measure(kind: str, batch: int, steps: int, device: str = "cpu", ddp: bool = False, preset: str = "paper") -> dict:
     """Training samples/s of one recipe's model (forward, loss, backward, optimizer step) on random inputs."""
     r = RECIPES[kind]
@@ -433,9 +420,9 @@ def throughput(models=("rulstm", "avt", "aga"), threads=(1, 2), batch: int = 4, 
     The 2-process run uses 1 thread per process and the same per-process batch (weak scaling), so
     ``scaling = samples/s(2 processes) / samples/s(1 process, 1 thread)``.
     """
-    result = {"hardware": _hardware(), "what": "training samples/s (forward + loss + backward + optimizer step) "
+    result = {"hardware": machine_info(), "what": "training samples/s (forward + loss + backward + optimizer step) "
               "of the paper presets on random inputs of the recipe's window, median over timed steps after one "
-              "warm-up step", "cpu": [], "scaling": [], "gpu": "not measured: no GPU was available in this session"}
+              "warm-up step", "cpu": [], "scaling": [], "gpu": "not measured: no GPU was available on the machine that ran this"}
     for kind in models:
         for t in threads:
             torch.set_num_threads(t)

@@ -28,46 +28,41 @@ Data it accepts (``train_data``, ``val_data``, and the data of :func:`evaluate`,
 Headless mode (:func:`lecturekit.env.headless`; CI, nbval and the execute command set it): no
 progress bars; callbacks such as ``viz.LiveCurves`` draw one final figure instead of a live one.
 
-Checkpoints (:func:`save_checkpoint`, :func:`load_checkpoint`) are written atomically and read
-with ``torch.load(weights_only=True)``: a file can carry tensors and plain Python values, never
-code. They record the architecture name and its ``build_model`` arguments, so
-``load_checkpoint(path)`` alone rebuilds the model, and a checkpoint of another architecture, with
-other shapes, or with altered bytes is refused with a message saying what differs.
+Checkpoints: ``fit(checkpoint=path)`` saves the model, optimizer, scheduler, history and RNG
+state after each record, and ``fit(resume=path)`` continues from such a file; the file format,
+its safety checks and :func:`~lecturekit.checkpoint.save_checkpoint` /
+:func:`~lecturekit.checkpoint.load_checkpoint` live in :mod:`lecturekit.checkpoint`.
 """
 
 from __future__ import annotations
 
 import atexit
 import contextlib
-import hashlib
 import math
 import os
 import random
-import tempfile
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, TensorDataset
 
+from .checkpoint import load_training_state, save_training_state
 from .env import device as default_device
 from .env import headless
+from .metrics.classification import topk_hits
 
 __all__ = [
     "Callback",
-    "CheckpointError",
     "FitState",
     "GlobalBatchSampler",
     "History",
     "evaluate",
     "fit",
-    "load_checkpoint",
     "predict",
-    "save_checkpoint",
     "seed_everything",
 ]
 
@@ -106,8 +101,7 @@ class History:
     two seeded runs on the CPU give equal records).
 
     ``history["val_accuracy"]`` is the list of that column; ``history.best("val_accuracy")``
-    its best record; ``history.plot()`` draws the curves (``viz.plot_history`` is the styled
-    version).
+    its best record; ``lecturekit.viz.plot_history(history)`` draws the curves.
     """
 
     records: list[dict] = field(default_factory=list)
@@ -171,48 +165,8 @@ class History:
         """Validation metrics recorded (the ``val_`` columns other than the loss)."""
         return [c[4:] for c in self.columns if c.startswith("val_") and c != "val_loss"]
 
-    def plot(self, fig=None, *, metrics: Sequence[str] | None = None, title: str | None = None):
-        """Draw the curves: losses (train, val) on the first axes, one axes per val metric.
-
-        Returns the matplotlib Figure (a new one outside pyplot unless ``fig`` is given; an
-        existing figure is cleared and redrawn, which is what live curves do).
-        """
-        from matplotlib.figure import Figure  # matplotlib only here: train stays light
-
-        metrics = list(self.metric_names() if metrics is None else metrics)
-        n = 1 + len(metrics)
-        if fig is None:
-            fig = Figure(figsize=(3.2 * n + 0.4, 2.8), dpi=90, layout="constrained")
-        else:
-            fig.clear()
-            fig.set_size_inches(3.2 * n + 0.4, 2.8)
-        axes = fig.subplots(1, n, squeeze=False)[0]
-        x_key = "epoch" if self._by_epoch() else "step"
-        xs = self[x_key] if self.records else []
-        ax = axes[0]
-        if self.step_loss and not self._by_epoch():
-            ax.plot(range(1, len(self.step_loss) + 1), self.step_loss, color="0.75", lw=0.8, label="train (step)")
-        if self.records:
-            ax.plot(xs, self["train_loss"], marker="o", ms=3, label="train")
-            if "val_loss" in self:
-                ax.plot(xs, self["val_loss"], marker="o", ms=3, label="val")
-        ax.set_xlabel(x_key)
-        ax.set_ylabel("loss")
-        ax.set_title("loss")
-        if ax.get_legend_handles_labels()[0]:
-            ax.legend()
-        for ax, name in zip(axes[1:], metrics):
-            if self.records and f"val_{name}" in self:
-                ax.plot(xs, self[f"val_{name}"], marker="o", ms=3, color="C1", label="val")
-            ax.set_xlabel(x_key)
-            ax.set_title(name)
-            if ax.get_legend_handles_labels()[0]:
-                ax.legend()
-        if title:
-            fig.suptitle(title)
-        return fig
-
-    def _by_epoch(self) -> bool:
+    def by_epoch(self) -> bool:
+        """True when every record closes an epoch (False when records were taken every n steps)."""
         return not self.records or all(r.get("by_epoch", True) for r in self.records)
 
 
@@ -328,15 +282,17 @@ def _resolve_loss(loss) -> Callable:
 
 
 def _topk_metric(k: int) -> Callable:
+    """The built-in top-k accuracy: hits by :func:`lecturekit.metrics.topk_hits` (ties broken as
+    the official EK-100 scorer), averaged as a float32 mask on the torch side."""
+
     def metric(scores: torch.Tensor, labels: torch.Tensor) -> float:
         if scores.ndim != 2:
             raise ValueError(
                 f"built-in top-{k} accuracy expects (N, K) scores, got {tuple(scores.shape)}; "
                 "pass your own metric callable for other outputs (e.g. (N, T, K) per-step logits)"
             )
-        kk = min(k, scores.shape[1])
-        hits = (scores.topk(kk, dim=1).indices == labels.view(-1, 1)).any(dim=1)
-        return hits.float().mean().item()
+        hits = topk_hits(scores, labels, min(k, scores.shape[1]))
+        return torch.from_numpy(hits).float().mean().item()
 
     metric.__name__ = "accuracy" if k == 1 else f"top{k}"
     return metric
@@ -760,7 +716,7 @@ def fit(
         progress    a progress bar (``tqdm.auto``); default: on unless headless.
         checkpoint  a path: after each record the model, optimizer, scheduler, history and RNG
                     state are saved there (atomically); ``checkpoint_meta`` (architecture name and
-                    kwargs, see :func:`save_checkpoint`) is stored with them.
+                    kwargs, see :func:`lecturekit.checkpoint.save_checkpoint`) is stored with them.
         resume      a checkpoint written by ``checkpoint=``: training continues after its last
                     record with the same optimizer state; on the CPU the resumed run gives the
                     same history as an uninterrupted one (epoch mode).
@@ -782,19 +738,12 @@ def fit(
         default process group if needed and leaves it initialised for the rest of the program.
         A ready ``DataLoader`` is refused (it cannot be sharded); pass a Dataset or tensors.
     """
-    if (epochs is None) == (steps is None):
-        raise ValueError(f"give exactly one of epochs= or steps=, got epochs={epochs!r}, steps={steps!r}")
-    length = epochs if epochs is not None else steps
-    if not isinstance(length, int) or length < 1:
-        raise ValueError(f"{'epochs' if epochs is not None else 'steps'} must be a positive int, got {length!r}")
+    _check_length(epochs, steps)
     dev = _resolve_device(device)
     amp_dtype = _amp_dtype(amp, dev)
     loss_fn = _resolve_loss(loss)
     metric_fns = _resolve_metrics(metrics)
-    callbacks = list(callbacks)
-    for cb in callbacks:
-        if not any(hasattr(cb, h) for h in ("on_fit_start", "on_step_end", "on_eval_end", "on_fit_end")):
-            raise TypeError(f"callback {cb!r} has none of the Callback hooks")
+    callbacks = _checked_callbacks(callbacks)
 
     ddp = _Distributed.setup(distributed, dev)
     if ddp is not None:
@@ -815,52 +764,31 @@ def fit(
     total_steps = epochs * steps_per_epoch if epochs is not None else steps
     if eval_every is None:
         eval_every = steps_per_epoch if epochs is not None else max(1, steps // 10)
+    by_epoch = epochs is not None and eval_every == steps_per_epoch  # every record closes an epoch
 
     opt = _make_optimizer(optimizer, model, lr, weight_decay)
     sched = _make_scheduler(scheduler, opt, total_steps)
     scaler = torch.amp.GradScaler(dev.type) if (amp_dtype == torch.float16 and dev.type == "cuda") else None
 
-    history = History()
-    state = FitState(model=model, optimizer=opt, history=history, total_steps=total_steps, epochs=epochs)
+    state = FitState(model=model, optimizer=opt, history=History(), total_steps=total_steps, epochs=epochs)
     if resume is not None:
-        ck = _read_checkpoint_file(resume)
-        _check_arch_matches(ck, model, checkpoint_meta, resume)
-        _load_state_checked(model, ck["state_dict"], resume)
-        if "optimizer" not in ck:
-            raise CheckpointError(f"{resume}: has no optimizer state, so training cannot resume from it")
-        opt.load_state_dict(ck["optimizer"])
-        if sched is not None and ck.get("scheduler") is not None:
-            sched.load_state_dict(ck["scheduler"])
-        if scaler is not None and ck.get("scaler") is not None:
-            scaler.load_state_dict(ck["scaler"])
-        history = state.history = History.from_dict(ck.get("history", {}))
-        state.epoch, state.step = int(ck.get("epoch", 0)), int(ck.get("step", 0))
-        ranks = ck.get("rng_torch_ranks")
-        if ddp is not None and isinstance(ranks, list) and len(ranks) == ddp.world:
-            torch.set_rng_state(ranks[ddp.rank])
-        elif "rng_torch" in ck:
-            torch.set_rng_state(ck["rng_torch"])
+        ck = load_training_state(resume, model, architecture=(checkpoint_meta or {}).get("architecture"))
+        _restore_training_state(ck, state, sched, scaler, ddp)
+    history = state.history
     train_model = model if ddp is None else ddp.wrap(model)
     lead = ddp is None or ddp.rank == 0  # the process that logs, calls back and checkpoints
     if ddp is not None:
         ddp.has_callbacks = bool(callbacks)  # the same on every rank: decides the stop broadcasts
     if not lead:
         callbacks = []
-
-    show_progress = (not headless()) if progress is None else bool(progress)
-    bar = None
-    if show_progress and lead and state.step < total_steps:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=total_steps, initial=state.step, desc="fit", unit="step", leave=True)
+    bar = _progress_bar(progress, lead, state)
 
     time_offset = history.seconds[-1] if history.seconds else 0.0
     start = time.perf_counter()
-    for cb in callbacks:
-        getattr(cb, "on_fit_start", lambda s: None)(state)
+    _call(callbacks, "on_fit_start", state)
 
     train_model.train()
-    running, running_n = 0.0, 0
+    running, running_n = 0.0, 0  # train losses since the last record
     try:
         while state.step < total_steps and not state.stop:
             # Shuffling of epoch e is seeded by (seed + e): a resumed run sees the same batches.
@@ -872,30 +800,9 @@ def fit(
             for i, batch in enumerate(loader):
                 if i < skip:
                     continue
-                x, y = _split_batch(batch, target, "train_data")
-                x, y = _to_input(x, dev), y.to(dev)
-                with _autocast(dev, amp_dtype):
-                    out = train_model(x)
-                    loss_value = loss_fn(out.float() if amp_dtype is not None else out, y)
-                shown = loss_value if ddp is None else ddp.mean(loss_value)  # the same on every rank
-                if not torch.isfinite(shown):
-                    raise FloatingPointError(
-                        f"loss became {shown.item()} at step {state.step + 1}; lower lr, clip gradients "
-                        "(grad_clip=1.0) or check the inputs"
-                    )
-                opt.zero_grad(set_to_none=True)
-                if scaler is not None:
-                    scaler.scale(loss_value).backward()
-                    if grad_clip is not None:
-                        scaler.unscale_(opt)
-                        nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
-                    scaler.step(opt)
-                    scaler.update()
-                else:
-                    loss_value.backward()
-                    if grad_clip is not None:
-                        nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
-                    opt.step()
+                # --- one optimizer step
+                loss_value, shown = _forward_loss(train_model, batch, target, dev, amp_dtype, loss_fn, ddp, state.step)
+                _backward_and_step(loss_value, model, opt, scaler, grad_clip)
                 if sched is not None:
                     sched.step()
                 state.step += 1
@@ -905,15 +812,13 @@ def fit(
                 running_n += 1
                 if bar is not None:
                     bar.update(1)
-                for cb in callbacks:
-                    getattr(cb, "on_step_end", lambda s: None)(state)
+                _call(callbacks, "on_step_end", state)
                 if ddp is not None and ddp.has_callbacks:
                     state.stop = ddp.broadcast_flag(state.stop)
-                end_of_pass = i + 1 == steps_per_epoch
-                if end_of_pass:
+                if i + 1 == steps_per_epoch:
                     state.epoch += 1
+                # --- a record: train loss, learning rate, validation; then checkpoint and callbacks
                 if state.step % eval_every == 0 or state.step == total_steps or state.stop:
-                    by_epoch = epochs is not None and eval_every == steps_per_epoch
                     record = {
                         "epoch": state.epoch if by_epoch else state.step / steps_per_epoch,
                         "step": state.step,
@@ -930,14 +835,8 @@ def fit(
                     if bar is not None:
                         bar.set_postfix({k: f"{v:.3f}" for k, v in record.items() if k.startswith(("train_loss", "val_"))})
                     if checkpoint is not None:
-                        rng_ranks = None if ddp is None else ddp.gather_rng_states()
-                        if lead:
-                            _save_training_checkpoint(checkpoint, model, opt, sched, scaler, state, checkpoint_meta,
-                                                      rng_ranks=rng_ranks)
-                        if ddp is not None:
-                            ddp.barrier()  # the file is complete before any rank goes on (and may resume from it)
-                    for cb in callbacks:
-                        getattr(cb, "on_eval_end", lambda s: None)(state)
+                        _save_checkpoint(checkpoint, checkpoint_meta, state, sched, scaler, ddp, lead)
+                    _call(callbacks, "on_eval_end", state)
                     if ddp is not None and ddp.has_callbacks:
                         state.stop = ddp.broadcast_flag(state.stop)
                 if state.step >= total_steps or state.stop:
@@ -945,260 +844,102 @@ def fit(
     finally:
         if bar is not None:
             bar.close()
-    for cb in callbacks:
-        getattr(cb, "on_fit_end", lambda s: None)(state)
+    _call(callbacks, "on_fit_end", state)
     return history
 
 
-# =========================================================================== checkpoints
-FORMAT = "lecturekit-checkpoint"
-FORMAT_VERSION = 1
+# =========================================================================== the parts of fit
+def _check_length(epochs: int | None, steps: int | None) -> None:
+    if (epochs is None) == (steps is None):
+        raise ValueError(f"give exactly one of epochs= or steps=, got epochs={epochs!r}, steps={steps!r}")
+    length = epochs if epochs is not None else steps
+    if not isinstance(length, int) or length < 1:
+        raise ValueError(f"{'epochs' if epochs is not None else 'steps'} must be a positive int, got {length!r}")
 
 
-class CheckpointError(ValueError):
-    """A checkpoint that cannot be used: corrupt, tampered with, unsafe, or for another model."""
+_HOOKS = ("on_fit_start", "on_step_end", "on_eval_end", "on_fit_end")
 
 
-def _digest(state_dict: Mapping[str, torch.Tensor]) -> str:
-    """sha256 over names, dtypes, shapes and bytes of every tensor, in key order."""
-    h = hashlib.sha256()
-    for key in sorted(state_dict):
-        t = state_dict[key]
-        h.update(key.encode())
-        if isinstance(t, torch.Tensor):
-            t = t.detach().to("cpu").contiguous()
-            h.update(f"{t.dtype}{tuple(t.shape)}".encode())
-            h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
-        else:
-            h.update(repr(t).encode())
-    return h.hexdigest()
+def _checked_callbacks(callbacks: Iterable) -> list:
+    callbacks = list(callbacks)
+    for cb in callbacks:
+        if not any(hasattr(cb, h) for h in _HOOKS):
+            raise TypeError(f"callback {cb!r} has none of the Callback hooks")
+    return callbacks
 
 
-def _check_plain(value, where: str) -> None:
-    """Metadata must be plain data (loadable with weights_only): refuse anything else now."""
-    if value is None or isinstance(value, (bool, int, float, str)):
-        return
-    if isinstance(value, (list, tuple)):
-        for i, v in enumerate(value):
-            _check_plain(v, f"{where}[{i}]")
-        return
-    if isinstance(value, dict):
-        for k, v in value.items():
-            if not isinstance(k, str):
-                raise TypeError(f"{where}: keys must be strings, got {k!r}")
-            _check_plain(v, f"{where}[{k!r}]")
-        return
-    raise TypeError(f"{where}: checkpoint metadata must be plain data (str, int, float, bool, None, list, dict), got {type(value).__name__}")
+def _call(callbacks: list, hook: str, state: FitState) -> None:
+    """Run one hook of every callback (a callback may define only some of them)."""
+    for cb in callbacks:
+        getattr(cb, hook, lambda s: None)(state)
 
 
-def _arch_of(model: nn.Module, architecture: str | None, kwargs: Mapping | None):
-    spec = getattr(model, "build_spec", None)  # set by whoever built it, if anyone did
-    if architecture is None and isinstance(spec, Mapping):
-        architecture = spec.get("name")
-        kwargs = spec.get("kwargs", {}) if kwargs is None else kwargs
-    if architecture is None:
-        from .models import MODELS
-
-        names = [n for n, e in MODELS.items() if e.cls is type(model) and not e.fixed]
-        architecture = names[0] if names else f"{type(model).__module__}.{type(model).__qualname__}"
-    return architecture, dict(kwargs or {})
-
-
-def _atomic_save(obj, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; a checkpoint is an ordinary readable file
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+def _restore_training_state(ck: Mapping, state: FitState, sched, scaler, ddp: _Distributed | None) -> None:
+    """Continue from a training checkpoint: optimizer, scheduler, scaler, history, counters, RNG."""
+    state.optimizer.load_state_dict(ck["optimizer"])
+    if sched is not None and ck.get("scheduler") is not None:
+        sched.load_state_dict(ck["scheduler"])
+    if scaler is not None and ck.get("scaler") is not None:
+        scaler.load_state_dict(ck["scaler"])
+    state.history = History.from_dict(ck.get("history", {}))
+    state.epoch, state.step = int(ck.get("epoch", 0)), int(ck.get("step", 0))
+    ranks = ck.get("rng_torch_ranks")
+    if ddp is not None and isinstance(ranks, list) and len(ranks) == ddp.world:
+        torch.set_rng_state(ranks[ddp.rank])
+    elif "rng_torch" in ck:
+        torch.set_rng_state(ck["rng_torch"])
 
 
-def save_checkpoint(
-    model: nn.Module,
-    path: str | os.PathLike,
-    *,
-    architecture: str | None = None,
-    kwargs: Mapping | None = None,
-    metadata: Mapping | None = None,
-    optimizer: torch.optim.Optimizer | None = None,
-    **extra,
-) -> Path:
-    """Write ``model`` to ``path`` atomically (temporary file + ``os.replace``); return the path.
+def _progress_bar(progress: bool | None, lead: bool, state: FitState):
+    """A tqdm bar over the optimizer steps (default: on unless headless; rank 0 only), or None."""
+    show = (not headless()) if progress is None else bool(progress)
+    if not (show and lead and state.step < state.total_steps):
+        return None
+    from tqdm.auto import tqdm
 
-    ``architecture`` is the model's name in ``lecturekit.models.MODELS`` and ``kwargs`` the
-    arguments of ``build_model`` that rebuild it (e.g. ``{"preset": "small", "num_classes": 12}``);
-    without them the name is looked up by class (kwargs then default to ``{}``).
-    ``metadata`` is plain data (accuracy, dataset parameters, ...). The file also stores a
-    sha256 digest of the weights, checked on load.
-    """
-    architecture, kwargs = _arch_of(model, architecture, kwargs)
-    _check_plain(kwargs, "kwargs")
-    _check_plain(dict(metadata or {}), "metadata")
-    state_dict = {k: v.detach().to("cpu") for k, v in model.state_dict().items()}
-    obj = {
-        "format": FORMAT,
-        "format_version": FORMAT_VERSION,
-        "architecture": architecture,
-        "kwargs": kwargs,
-        "state_dict": state_dict,
-        "digest": _digest(state_dict),
-        "metadata": dict(metadata or {}),
-        "torch_version": str(torch.__version__),
-    }
-    if optimizer is not None:
-        obj["optimizer"] = optimizer.state_dict()
-    obj.update(extra)
-    path = Path(path)
-    _atomic_save(obj, path)
-    return path
+    return tqdm(total=state.total_steps, initial=state.step, desc="fit", unit="step", leave=True)
 
 
-def _save_training_checkpoint(path, model, opt, sched, scaler, state: FitState, meta: Mapping | None,
-                              rng_ranks: list | None = None) -> None:
-    meta = dict(meta or {})
-    extra = {} if rng_ranks is None else {"rng_torch_ranks": rng_ranks}
-    save_checkpoint(
-        model,
-        path,
-        architecture=meta.pop("architecture", None),
-        kwargs=meta.pop("kwargs", None),
-        metadata=meta,
-        optimizer=opt,
-        scheduler=None if sched is None else sched.state_dict(),
-        scaler=None if scaler is None else scaler.state_dict(),
-        history=state.history.to_dict(),
-        epoch=state.epoch,
-        step=state.step,
-        rng_torch=torch.get_rng_state(),
-        **extra,
-    )
-
-
-def _read_checkpoint_file(path) -> dict:
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"no checkpoint at {path}")
-    try:
-        ck = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # noqa: BLE001 - translated into one clear message
-        text = str(err)
-        detail = next((ln.strip() for ln in text.splitlines() if "Unsupported global" in ln or "Unpickler error" in ln), None)
-        if "weights_only" in text or "Unpickler" in text or "GLOBAL" in text:
-            raise CheckpointError(
-                f"{path}: refused to load: the file contains pickled Python objects, not only tensors and "
-                "plain data, and torch.load(weights_only=True) does not execute code from a checkpoint. "
-                f"Only load files you trust in other ways. Detail: {detail or type(err).__name__}"
-            ) from err
-        raise CheckpointError(
-            f"{path}: not a readable checkpoint (corrupt, truncated or altered file): {type(err).__name__}: "
-            f"{text.splitlines()[0] if text else ''}"
-        ) from err
-    if not isinstance(ck, dict) or ck.get("format") != FORMAT:
-        raise CheckpointError(f"{path}: not a lecturekit checkpoint (no '{FORMAT}' header); save it with save_checkpoint")
-    if ck.get("format_version") != FORMAT_VERSION:
-        raise CheckpointError(f"{path}: checkpoint format version {ck.get('format_version')} is not {FORMAT_VERSION}")
-    for key in ("architecture", "kwargs", "state_dict", "digest"):
-        if key not in ck:
-            raise CheckpointError(f"{path}: checkpoint lacks its {key!r} entry")
-    if _digest(ck["state_dict"]) != ck["digest"]:
-        raise CheckpointError(
-            f"{path}: the weights do not match the digest stored with them: the file was altered after it "
-            "was saved (or damaged). Re-create it with scripts/train_checkpoints.py or save_checkpoint."
+def _forward_loss(train_model, batch, target, dev, amp_dtype, loss_fn, ddp: _Distributed | None, step: int):
+    """Forward one training batch under autocast: ``(loss, loss shown)``, the second averaged
+    over processes (the same on every rank). A non-finite loss stops training with advice."""
+    x, y = _split_batch(batch, target, "train_data")
+    x, y = _to_input(x, dev), y.to(dev)
+    with _autocast(dev, amp_dtype):
+        out = train_model(x)
+        loss_value = loss_fn(out.float() if amp_dtype is not None else out, y)
+    shown = loss_value if ddp is None else ddp.mean(loss_value)
+    if not torch.isfinite(shown):
+        raise FloatingPointError(
+            f"loss became {shown.item()} at step {step + 1}; lower lr, clip gradients "
+            "(grad_clip=1.0) or check the inputs"
         )
-    return ck
+    return loss_value, shown
 
 
-def _check_arch_matches(ck: dict, model: nn.Module | None, meta: Mapping | None, path) -> None:
-    expected = None
-    if meta and meta.get("architecture"):
-        expected = meta["architecture"]
-    elif model is not None:
-        expected, _ = _arch_of(model, None, None)
-    if expected is not None and ck["architecture"] != expected:
-        raise CheckpointError(
-            f"{path}: this checkpoint is for architecture {ck['architecture']!r}, not {expected!r}; "
-            "load it into the model it was saved from"
-        )
-
-
-def _load_state_checked(model: nn.Module, state_dict: Mapping[str, torch.Tensor], path) -> None:
-    own = model.state_dict()
-    missing = sorted(set(own) - set(state_dict))
-    unexpected = sorted(set(state_dict) - set(own))
-    wrong = [
-        f"{k}: model {tuple(own[k].shape)} vs checkpoint {tuple(state_dict[k].shape)}"
-        for k in sorted(set(own) & set(state_dict))
-        if tuple(own[k].shape) != tuple(state_dict[k].shape)
-    ]
-    if missing or unexpected or wrong:
-        parts = []
-        if wrong:
-            parts.append(f"{len(wrong)} tensor(s) of another shape: " + "; ".join(wrong[:5]) + (" ..." if len(wrong) > 5 else ""))
-        if missing:
-            parts.append(f"missing in checkpoint: {missing[:5]}" + (" ..." if len(missing) > 5 else ""))
-        if unexpected:
-            parts.append(f"not in the model: {unexpected[:5]}" + (" ..." if len(unexpected) > 5 else ""))
-        raise CheckpointError(
-            f"{path}: checkpoint does not fit this model ({type(model).__name__}): " + "; ".join(parts)
-            + ". Was it saved with other constructor arguments (num_classes, width, frames)?"
-        )
-    model.load_state_dict(state_dict, strict=True)
-
-
-def load_checkpoint(
-    path: str | os.PathLike,
-    model: nn.Module | None = None,
-    *,
-    architecture: str | None = None,
-    device=None,
-    with_info: bool = False,
-):
-    """Load a checkpoint written by :func:`save_checkpoint` (``torch.load(weights_only=True)``).
-
-    * ``model`` given: its weights are replaced (the checkpoint must be for the same
-      architecture and have the same tensor names and shapes, else :class:`CheckpointError`).
-    * ``model`` omitted: the model is rebuilt with ``build_model(architecture, **kwargs)`` from
-      the names stored in the file (registered architectures only: nothing is imported by a
-      name read from a file).
-    * ``architecture`` (optional) is what you expect; another one is refused.
-
-    Returns the model (in eval mode, on ``device`` or the default device), or
-    ``(model, info)`` with ``with_info=True`` where ``info`` holds ``architecture``, ``kwargs``,
-    ``metadata``, ``history`` (a :class:`History` or None) and ``path``.
-    """
-    ck = _read_checkpoint_file(path)
-    if architecture is not None and ck["architecture"] != architecture:
-        raise CheckpointError(
-            f"{path}: this checkpoint is for architecture {ck['architecture']!r}, not {architecture!r}"
-        )
-    if model is None:
-        from .models import MODELS, build_model
-
-        if ck["architecture"] not in MODELS:
-            raise CheckpointError(
-                f"{path}: architecture {ck['architecture']!r} is not a registered model "
-                f"({', '.join(sorted(MODELS)) or 'none registered'}); build the model yourself and pass it as model="
-            )
-        model = build_model(ck["architecture"], **ck["kwargs"])
+def _backward_and_step(loss_value: torch.Tensor, model: nn.Module, opt, scaler, grad_clip: float | None) -> None:
+    """Backward, optional gradient clipping, optimizer step (through the GradScaler with fp16)."""
+    opt.zero_grad(set_to_none=True)
+    if scaler is not None:
+        scaler.scale(loss_value).backward()
+        if grad_clip is not None:
+            scaler.unscale_(opt)
+            nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+        scaler.step(opt)
+        scaler.update()
     else:
-        _check_arch_matches(ck, model, None, path)
-    _load_state_checked(model, ck["state_dict"], path)
-    model.to(_resolve_device(device))
-    model.eval()
-    if with_info:
-        info = {
-            "architecture": ck["architecture"],
-            "kwargs": dict(ck["kwargs"]),
-            "metadata": dict(ck.get("metadata", {})),
-            "history": History.from_dict(ck["history"]) if ck.get("history") else None,
-            "path": str(path),
-        }
-        return model, info
-    return model
+        loss_value.backward()
+        if grad_clip is not None:
+            nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+        opt.step()
+
+
+def _save_checkpoint(path, meta, state: FitState, sched, scaler, ddp: _Distributed | None, lead: bool) -> None:
+    """Write the training state (rank 0, with every rank's RNG state); all ranks wait for the file."""
+    rng_ranks = None if ddp is None else ddp.gather_rng_states()
+    if lead:
+        save_training_state(path, state.model, state.optimizer, scheduler=sched, scaler=scaler,
+                            history=state.history.to_dict(), epoch=state.epoch, step=state.step,
+                            meta=meta, rng_ranks=rng_ranks)
+    if ddp is not None:
+        ddp.barrier()  # the file is complete before any rank goes on (and may resume from it)

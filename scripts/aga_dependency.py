@@ -1,4 +1,4 @@
-"""Does the dependency matrix of a trained AGA recover the grammar of ToyKitchens? (issue 14.5)
+"""Does the dependency matrix of a trained AGA recover the grammar of ToyKitchens?
 
 Usage: python scripts/aga_dependency.py [--settings default long_range] [--threads 1 2] [--seeds 0 1 2 3 4]
                                         [--quick] [--out PATH]
@@ -29,7 +29,6 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 os.environ.setdefault("MKL_NUM_THREADS", "1")
 
 import argparse  # noqa: E402
-import platform  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -37,6 +36,7 @@ from pathlib import Path  # noqa: E402
 import torch  # noqa: E402
 
 from lecturekit.analysis.aga import dependency_study  # noqa: E402
+from lecturekit.env import machine_info  # noqa: E402
 from lecturekit.resources import write_json  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -69,9 +69,7 @@ def main() -> None:
             res = dependency_study(seeds, log=print, **kw)
             res["settings"]["threads"] = t
             runs[f"{name}/threads={t}"] = res
-    out = {"issue": "14.5", "command": "python scripts/aga_dependency.py " + " ".join(sys.argv[1:]),
-           "machine": {"python": platform.python_version(), "torch": torch.__version__, "cpu": platform.processor()
-                       or platform.machine()},
+    out = {"command": "python scripts/aga_dependency.py " + " ".join(sys.argv[1:]), "machine": machine_info(),
            "runs": runs, "wall_seconds": round(time.perf_counter() - wall0, 1)}
     path = Path(args.out) if args.out else (None if args.quick else OUT)
     if path is not None:

@@ -18,7 +18,7 @@ they observe (dense per-frame labels; ``lecturekit.analysis.anticipation.Observe
 All the evaluation code lives in ``lecturekit.analysis.anticipation``; this script only wires it.
 ``--extra-train-videos N`` (``ToyKitchens(extra_train_videos=N)``: more training videos, val and test
 unchanged), ``--tau-o`` and ``--frames`` (longer observed windows; AGA's memory then holds every frame)
-measure the issue-14 levers; any of them requires ``--out`` so that the stored default table stays as is.
+measure what more data or longer windows buy; any of them requires ``--out`` so that the stored default table stays as is.
 Writes ``lecturekit/resources/results/anticipation_toykitchens.json`` (per-seed scores + settings), shipped
 inside the package so that a notebook can read it with ``lecturekit.resources.load_json``.
 """

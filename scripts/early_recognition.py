@@ -59,7 +59,7 @@ def main(argv=None) -> dict:
     start = time.perf_counter()
     world = ToyKitchens(seed=0)
     data = load_early_data(world, frames=args.frames)
-    result = run_early_recognition(data, losses_=args.losses, seeds=args.seeds, epochs=args.epochs,
+    result = run_early_recognition(data, loss_names=args.losses, seeds=args.seeds, epochs=args.epochs,
                                    num_classes=world.num_classes["action"], log=print)
     total = time.perf_counter() - start
     summary = early_summary(result, split="test", early=args.early)

@@ -16,9 +16,8 @@ course's own notebooks 07 and 08 (the two that train nothing, so a submission ta
 The mix is fixed by the submission number (no randomness), so two runs grade the same class.
 Then (unless ``--no-grade``) it grades the folder with ``--jobs`` workers and prints the wall time,
 the grader's peak memory (its own resident set) and the largest worker's, and the count of each
-status. Run it under the shared-CPU lock, e.g.::
-
-    flock /tmp/lk-heavy.lock nice python scripts/grade_bench.py /tmp/grade_bench --jobs 2
+status. It keeps ``--jobs`` CPU cores busy for minutes: on a shared machine run it at low
+priority, e.g. ``nice python scripts/grade_bench.py grade_bench --jobs 2``.
 """
 
 from __future__ import annotations

@@ -45,7 +45,8 @@ import torch  # noqa: E402
 
 from lecturekit.data.toykitchens import ToyKitchens  # noqa: E402
 from lecturekit.features import ENCODERS, file_sha256, train_encoder  # noqa: E402
-from lecturekit.train import predict, save_checkpoint  # noqa: E402
+from lecturekit.checkpoint import save_checkpoint  # noqa: E402
+from lecturekit.train import predict  # noqa: E402
 
 
 def clip_accuracy(model, world, split: str, frames: int, device: str) -> dict:

@@ -31,7 +31,8 @@ from lecturekit.features import (
     video_features,
     view_features,
 )
-from lecturekit.train import evaluate, load_checkpoint
+from lecturekit.checkpoint import load_checkpoint
+from lecturekit.train import evaluate
 
 ROOT = Path(__file__).resolve().parents[1]
 SHIPPED_DIR = ROOT / "lecturekit" / "resources" / "checkpoints"

@@ -13,7 +13,6 @@ import torch.nn.functional as F
 
 from lecturekit.course import check, get_check
 from lecturekit.course.checking import run_check
-from lecturekit.course.checks.nb02 import check_stack_frames, check_temporal_pool
 from lecturekit.models import build_model
 
 
@@ -42,7 +41,7 @@ def naive_temporal_pool(features, mode="avg"):
 def test_naive_references_pass_and_agree_both_ways(ex_id, naive):
     assert check(ex_id, naive, verbose=False).passed
     spec = get_check(ex_id)
-    ref = spec.resolve_reference()
+    ref = spec.reference
     swapped = dataclasses.replace(spec, reference=naive)
     assert run_check(swapped, lambda *a, **k: ref(*a, **k)).passed
 
@@ -62,7 +61,7 @@ def test_stacked_frames_with_the_flattened_conv3d_weight_reproduce_early_fusion_
     o, c, t, k, _ = conv.weight.shape
     assert (c, t) == (3, model.frames)
     x = torch.rand(2, 3, t, 32, 32)
-    stack = get_check("02.1").resolve_reference()
+    stack = get_check("02.1").reference
     as_2d = F.conv2d(stack(x), conv.weight.reshape(o, c * t, k, k), conv.bias, stride=conv.stride[1:],
                      padding=conv.padding[1:])
     with torch.no_grad():
@@ -78,7 +77,7 @@ def test_pool_reference_reproduces_late_fusion_and_is_order_free(mode):
     torch.manual_seed(0)
     model = build_model("late_fusion", "small", num_classes=4, pool=mode, frame_indices=None).eval()
     x = torch.rand(2, 3, 8, 32, 32)
-    pool = get_check("02.2").resolve_reference()
+    pool = get_check("02.2").reference
     with torch.no_grad():
         per_frame = model.tower(x).transpose(1, 2).flatten(2)          # (B, T, D)
         logits = model.forward_head(model.fc(pool(per_frame, mode)))
@@ -133,13 +132,13 @@ STACK_WRONG = [
 
 @pytest.mark.parametrize("wrong,expected", STACK_WRONG, ids=[f.__name__ for f, _ in STACK_WRONG])
 def test_stack_check_rejects_typical_mistakes(wrong, expected):
-    result = check_stack_frames(wrong, verbose=False)
+    result = check("02.1", wrong, verbose=False)
     assert not result.passed and result.status == "failed"
     assert expected in result.message, result.message
 
 
 def test_frame_major_failure_shows_the_readable_order():
-    first = check_stack_frames(st_frame_major, verbose=False).first_failure
+    first = check("02.1", st_frame_major, verbose=False).first_failure
     assert first["case"].startswith("readable video")
     assert first["expected"].startswith("[0, 1, 2, 3, 10, 11")
     assert first["got"].startswith("[0, 10, 20, 1, 11")
@@ -197,7 +196,7 @@ POOL_WRONG = [
 
 @pytest.mark.parametrize("wrong,expected", POOL_WRONG, ids=[f.__name__ for f, _ in POOL_WRONG])
 def test_pool_check_rejects_typical_mistakes(wrong, expected):
-    result = check_temporal_pool(wrong, verbose=False)
+    result = check("02.2", wrong, verbose=False)
     assert not result.passed and result.status == "failed"
     assert expected in result.message, result.message
 

@@ -11,7 +11,7 @@ import torch
 from lecturekit.course import check, get_check
 from lecturekit.course.checking import run_check
 from lecturekit.course.checks.nb05 import centre_segment_indices
-from lecturekit.models.tsn import TSN, rgb_difference
+from lecturekit.models.tsn import TSN
 from lecturekit.models.twostream import TwoStream, difference_stack
 from reference.course_naive_nb05_nb06 import naive_difference_stack, naive_segment_indices
 
@@ -32,7 +32,8 @@ def test_difference_stack_is_what_the_models_feed_their_motion_streams():
     x = torch.randn(2, 3, 8, 16, 16)
     model = TwoStream(num_classes=4, motion="diff", stack=7)
     torch.testing.assert_close(model.motion_input(x), naive_difference_stack(x))
-    torch.testing.assert_close(rgb_difference(x), naive_difference_stack(x))
+    tsn = TSN(modality="rgb_diff", diff_frames=x.shape[2] - 1, segments=1)
+    torch.testing.assert_close(tsn.snippets(x), naive_difference_stack(x))
 
 
 def test_segment_indices_are_the_frames_tsn_reads_in_eval_mode():
@@ -136,7 +137,7 @@ def test_segment_consensus_naive_passes_and_is_what_tsn_does():
     tsn = TSN(num_classes=5, segments=4).eval()
     video = torch.randn(2, 3, 8, 32, 32)
     with torch.no_grad():
-        per_segment = tsn.fc(tsn.forward_features(video))                 # (B, S, K) snippet scores
+        per_segment = tsn.head(tsn.forward_features(video))                 # (B, S, K) snippet scores
         torch.testing.assert_close(tsn(video), reference_segment_consensus(per_segment))
 
 

@@ -138,7 +138,7 @@ def test_cam_reference_is_what_ms_lstm_feeds_its_action_stream():
     """CAMFeatureNet's action-aware feature is fc6/fc7 of exactly the exercise's masked maps, for
     the ground-truth class (training) and for the CAM classifier's own top class (inference)."""
     torch.manual_seed(0)
-    net = CAMFeatureNet(3, 5, widths=(8, 16, 16), fc_dim=32, cam_dim=12).eval()
+    net = CAMFeatureNet(5, in_channels=3, widths=(8, 16, 16), fc_dim=32, cam_dim=12).eval()
     frames = torch.randn(4, 3, 32, 32)
     labels = torch.tensor([0, 3, 3, 1])
     with torch.no_grad():

@@ -96,14 +96,14 @@ def test_reference_copies_a_trained_models_weights():
     """Weights taken from a library RULSTM give back that model's output, and the official
     step-by-step loop (tests/reference/rulstm_loop.py) agrees."""
     torch.manual_seed(0)
-    model = RULSTM(5, 4, hidden=6, dropout=0.0).eval()
+    model = RULSTM(4, feat_in=5, hidden=6, dropout=0.0).eval()
     x = torch.randn(3, 7, 5)
 
     def weights(lstm):
         return (lstm.weight_ih_l0.detach(), lstm.weight_hh_l0.detach(), (lstm.bias_ih_l0 + lstm.bias_hh_l0).detach())
 
     got = reference_rolling_unrolling(x, weights(model.rolling), weights(model.unrolling),
-                                      model.classifier[1].weight.detach(), model.classifier[1].bias.detach())
+                                      model.head[1].weight.detach(), model.head[1].bias.detach())
     with torch.no_grad():
         assert torch.allclose(got, model(x), atol=1e-5)
         lengths = []

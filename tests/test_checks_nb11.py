@@ -140,7 +140,7 @@ def test_push_reference_agrees_with_naive_code():
 def test_push_reference_follows_the_cells_queue(order):
     """Run a HORST cell over 6 steps; the queues it returns equal those built with the exercise's update."""
     torch.manual_seed(0)
-    cell = HORST(4, 3, hidden=(5,), order=order).cells[0].eval()
+    cell = HORST(3, in_channels=4, hidden=(5,), order=order).cells[0].eval()
     state, hq, aq = None, None, None
     with torch.no_grad():
         for _ in range(6):

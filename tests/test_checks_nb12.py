@@ -15,7 +15,8 @@ import torch.nn.functional as F
 from lecturekit.analysis.aga import dependency_matrix
 from lecturekit.course import check, get_check
 from lecturekit.course.checking import run_check
-from lecturekit.course.checks.nb12 import reference_action_guided_attention, reference_top_next_actions
+from lecturekit.analysis.dependency import top_next_actions as reference_top_next_actions
+from lecturekit.course.checks.nb12 import reference_action_guided_attention
 from lecturekit.data.toykitchens import ToyKitchens
 from lecturekit.models.aga import AGA
 from reference.course_naive_nb12 import naive_action_guided_attention, naive_top_next_actions
@@ -62,13 +63,13 @@ def test_exercise_runs_the_whole_recurrence_of_the_library():
         out = model.forward_all(x)
         e = model.embed(x)
         q = torch.zeros(3, 7)
-        keys, vals = [model.classifier(model.history_norm(e[:, 0]))], [e[:, 0]]
+        keys, vals = [model.head(model.history_norm(e[:, 0]))], [e[:, 0]]
         for t in range(1, 6):
             q = model.update_query(q, keys[-1])
             for fn in (naive_action_guided_attention, reference_action_guided_attention):
                 z, a, g = fn(q, torch.stack(keys[-4:], 1), torch.stack(vals[-4:], 1), e[:, t],
                              *_exercise_weights(model), model.heads)
-                assert torch.allclose(model.classifier(z.float()), out.logits[:, t], atol=1e-5)
+                assert torch.allclose(model.head(z.float()), out.logits[:, t], atol=1e-5)
                 assert torch.allclose(g.float(), out.gates[:, t], atol=1e-5)
                 n = min(t, 4)
                 assert torch.allclose(a.float(), out.attention[:, :, t, t - n:t], atol=1e-5)

@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-import csv
-import os
 import textwrap
 import time
 from pathlib import Path
@@ -12,6 +10,7 @@ from pathlib import Path
 import nbformat
 from nbformat.v4 import new_code_cell
 
+from grading_helpers import csv_rows, processes_mentioning
 from lecturekit.course.__main__ import main
 from lecturekit.course.exercises import build_exercises
 
@@ -78,24 +77,6 @@ def _fill(exercise: Path, target: Path, bodies: dict[str, str], prelude: str = "
     nbformat.write(nb, target)
 
 
-def _rows(path: Path) -> dict[tuple[str, str], dict]:
-    with open(path, newline="") as fh:
-        return {(r["student"], r["exercise"]): r for r in csv.DictReader(fh)}
-
-
-def _processes_mentioning(text: str) -> list[str]:
-    found = []
-    for proc in Path("/proc").iterdir():
-        if proc.name.isdigit() and int(proc.name) != os.getpid():
-            try:
-                cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-            except OSError:
-                continue
-            if text in cmdline:
-                found.append(cmdline)
-    return found
-
-
 def test_grade_a_batch_with_right_wrong_endless_untouched_and_cheating_submissions(tmp_path):
     build_exercises(FIXTURE / "solutions", tmp_path / "exercises", verbose=False)
     exercise = tmp_path / "exercises" / "90_example.ipynb"
@@ -111,7 +92,7 @@ def test_grade_a_batch_with_right_wrong_endless_untouched_and_cheating_submissio
     start = time.perf_counter()
     assert main(["grade", str(subs), "--out", str(out), "--timeout", str(TIMEOUT), "--jobs", "5"]) == 0
     elapsed = time.perf_counter() - start
-    rows = _rows(out)
+    rows = csv_rows(out)
 
     assert rows[("alice", "01.1")]["passed"] == "True" and rows[("alice", "04.1")]["passed"] == "True"
     assert rows[("bob", "01.1")]["passed"] == "False" and "percentage" in rows[("bob", "01.1")]["message"]
@@ -139,7 +120,7 @@ def test_grade_a_batch_with_right_wrong_endless_untouched_and_cheating_submissio
     assert "01.1  1/6" in summary and "04.1  1/6" in summary
     # The endless notebook was killed at its limit while the others were graded alongside it.
     assert elapsed < 2 * TIMEOUT, elapsed
-    assert not _processes_mentioning(str(subs / "carol.ipynb"))
+    assert not processes_mentioning(str(subs / "carol.ipynb"))
 
 
 def test_exercises_without_a_check_are_listed_for_grading_by_hand(tmp_path):
@@ -150,7 +131,7 @@ def test_exercises_without_a_check_are_listed_for_grading_by_hand(tmp_path):
     nbformat.write(nb, tmp_path / "zoe.ipynb")
     out = tmp_path / "g.csv"
     assert main(["grade", str(tmp_path), "--out", str(out)]) == 0
-    row = _rows(out)[("zoe", "98.1")]
+    row = csv_rows(out)[("zoe", "98.1")]
     assert row["passed"] == "" and row["status"] == "manual" and "grade by hand" in row["message"]
     assert main(["grade", str(tmp_path), "--out", str(out), "--exercises", "98.1,98.2"]) == 0
-    assert set(_rows(out)) == {("zoe", "98.1"), ("zoe", "98.2")}
+    assert set(csv_rows(out)) == {("zoe", "98.1"), ("zoe", "98.2")}

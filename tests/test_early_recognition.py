@@ -50,16 +50,16 @@ def test_bad_input_is_refused_with_what_was_expected():
         train_early("anticipation", bad, 3, epochs=1)
     flat = EarlyData(data.context[:, 0], data.action, data.label)
     with pytest.raises(ValueError, match=r"context \(N, T, D_c\)"):
-        early_accuracy(TwoStageLSTM(5, 5, 3), flat)
+        early_accuracy(TwoStageLSTM(3, context_dim=5, action_dim=5), flat)
     with pytest.raises(ValueError, match="unknown"):
-        run_early_recognition({"train": data, "val": data}, losses_=["nope"], eval_splits=["val"])
+        run_early_recognition({"train": data, "val": data}, loss_names=["nope"], eval_splits=["val"])
     with pytest.raises(ValueError, match="not loaded"):
         run_early_recognition({"train": data}, eval_splits=["val"])
 
 
 def test_accuracy_curves_read_the_prediction_after_each_step():
     data = _toy_data()
-    model = TwoStageLSTM(5, 5, 3, hidden=8).eval()
+    model = TwoStageLSTM(3, context_dim=5, action_dim=5, hidden=8).eval()
     with torch.no_grad():
         logits = model(data.context, data.action).logits
     raw = early_accuracy(model, data)

@@ -291,14 +291,17 @@ def test_tail_classes_equal_brute_force_enumeration():
         assert tail_classes(counts) == ref.tail_by_enumeration(counts), counts
 
 
-def test_tail_classes_agree_with_the_metrics_definition():
-    from lecturekit.metrics import tail_classes as metrics_tail
+def test_tail_classes_of_label_lists_equal_brute_force_enumeration():
+    """The path of the metrics (a label list counted by class_counts) gives the enumerated tail."""
+    from lecturekit.data.ek100 import class_counts
 
     rng = np.random.default_rng(2)
     for _ in range(50):
         y = rng.zipf(1.6, size=int(rng.integers(5, 400))) % 30
         classes, n = np.unique(y, return_counts=True)
-        assert tail_classes(dict(zip(classes.tolist(), n.tolist()))) == sorted(metrics_tail(y).tolist())
+        counts = dict(zip(classes.tolist(), n.tolist()))
+        assert class_counts(y) == counts
+        assert tail_classes(class_counts(y)) == ref.tail_by_enumeration(counts)
 
 
 def test_dataset_tail_flags_from_a_hand_made_train_csv(tmp_path):

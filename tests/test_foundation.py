@@ -4,6 +4,7 @@ the shape helper, the model name table, the doctor."""
 from __future__ import annotations
 
 import io
+import os
 import re
 import subprocess
 import sys
@@ -165,3 +166,17 @@ def test_doctor_warns_on_cpu_colab(monkeypatch):
     buf = io.StringIO()
     report = lecturekit.doctor(file=buf)
     assert report["colab"] is True and "WARNING" in buf.getvalue()
+
+
+def test_version_and_machine_come_from_env_without_importing_the_library():
+    """``__version__`` is the installed package's metadata (pyproject.toml, its one home); the
+    machine description every measurement stores is one function of env."""
+    from importlib.metadata import version
+
+    import lecturekit
+    from lecturekit.env import library_version, machine_info
+
+    assert lecturekit.__version__ == library_version() == version("lecturekit") == _pyproject()["project"]["version"]
+    info = machine_info()
+    assert {"date", "cpu", "cpu_count", "platform", "python", "torch", "device"} <= set(info)
+    assert info["cpu_count"] == os.cpu_count() and info["torch"] == str(torch.__version__)

@@ -23,6 +23,7 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell
 
+from grading_helpers import csv_rows, processes_mentioning
 from lecturekit.course.exercises import build_exercises
 from lecturekit.course.grading import find_files, grade, stub_only
 
@@ -76,25 +77,6 @@ def _fill(exercise: Path, target: Path, bodies: dict[str, str], *, append: str =
     nbformat.write(nb, target)
 
 
-def _rows(path: Path) -> dict[tuple[str, str], dict]:
-    with open(path, newline="") as fh:
-        return {(r["student"], r["exercise"]): r for r in csv.DictReader(fh)}
-
-
-def _processes_mentioning(text: str) -> list[str]:
-    found = []
-    for proc in Path("/proc").iterdir():
-        if proc.name.isdigit() and int(proc.name) != os.getpid():
-            try:
-                cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-                state = (proc / "stat").read_text().rsplit(")", 1)[1].split()[0]
-            except OSError:
-                continue
-            if text in cmdline and state != "Z":
-                found.append(cmdline)
-    return found
-
-
 def _grade(subs: Path, out: Path, monkeypatch, tmp_path: Path, **kw) -> dict:
     """Grade with the grader's temporary folders in a folder of the test's own (to count them)."""
     scratch = tmp_path / "scratch"
@@ -102,7 +84,7 @@ def _grade(subs: Path, out: Path, monkeypatch, tmp_path: Path, **kw) -> dict:
     monkeypatch.setattr(tempfile, "tempdir", str(scratch))
     grade(subs, out=out, timeout=kw.pop("timeout", TIMEOUT), jobs=kw.pop("jobs", 2), verbose=False, **kw)
     assert [p.name for p in scratch.iterdir()] == [], "the grader left temporary folders behind"
-    return _rows(out)
+    return csv_rows(out)
 
 
 # --------------------------------------------------------------------------- processes and the CSV
@@ -136,7 +118,7 @@ def test_processes_a_submission_starts_die_with_its_worker_and_cannot_rewrite_th
     rows = _grade(subs, out, monkeypatch, tmp_path)
     digest = hashlib.sha256(out.read_bytes()).hexdigest()
     assert rows[("mallory", "01.1")]["passed"] == "True" and rows[("alice", "04.1")]["passed"] == "True"
-    assert not _processes_mentioning(marker), "a process the notebook started outlived its worker"
+    assert not processes_mentioning(marker), "a process the notebook started outlived its worker"
     started = [int(p) for p in (subs / "pids.txt").read_text().split()]
     assert len(started) == 4, started                 # the four processes did start ...
     for pid in started:                               # ... and none is left, not even as a zombie
@@ -151,7 +133,8 @@ def test_processes_a_submission_starts_die_with_its_worker_and_cannot_rewrite_th
 FORGE = textwrap.dedent("""
     import glob, io, os, sys, torch
     from lecturekit.course import _worker, checking
-    from lecturekit.course.checking import Outcome, expected_outputs, get_check
+    from lecturekit.course.checking import Outcome, expected_outputs
+    from lecturekit.course.checks import get_check
 
     forged = {}
     for ex in ("01.1", "04.1"):
@@ -377,17 +360,17 @@ def test_ctrl_c_stops_at_once_kills_workers_and_keeps_what_was_graded(exercise, 
                             env={**os.environ, "TMPDIR": str(scratch)},
                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # noqa: PLW1509
     deadline = time.monotonic() + 120
-    while not _processes_mentioning(marker) and time.monotonic() < deadline:   # alice done, zed running
+    while not processes_mentioning(marker) and time.monotonic() < deadline:   # alice done, zed running
         time.sleep(0.2)
-    assert _processes_mentioning(marker), "zed's notebook never started"
+    assert processes_mentioning(marker), "zed's notebook never started"
     start = time.monotonic()
     proc.send_signal(sig)
     output = proc.communicate(timeout=60)[0].decode()
     assert time.monotonic() - start < 15, output
     assert proc.returncode == 130, output
-    assert not _processes_mentioning(marker), output
+    assert not processes_mentioning(marker), output
     assert list(scratch.iterdir()) == [], "the stopped worker left its temporary folder behind"
-    rows = _rows(out)
+    rows = csv_rows(out)
     assert rows[("alice", "01.1")]["passed"] == "True" and ("zed", "01.1") not in rows
     assert "stopped by the user" in output and "Traceback" not in output, output
     assert (tmp_path / "grades.csv.partial.jsonl").is_file()        # alice's rows, kept as she finished
@@ -398,7 +381,7 @@ def test_ctrl_c_stops_at_once_kills_workers_and_keeps_what_was_graded(exercise, 
     from lecturekit.course.__main__ import main
 
     assert main(["grade", str(subs), "--out", str(out), "--timeout", str(TIMEOUT), "--resume"]) == 0
-    rows = _rows(out)
+    rows = csv_rows(out)
     assert rows[("alice", "01.1")]["passed"] == "True" and rows[("zed", "04.1")]["passed"] == "True"
     assert not (tmp_path / "grades.csv.partial.jsonl").exists()
 
@@ -430,6 +413,6 @@ def test_a_notebook_that_kills_its_supervisor(exercise, tmp_path, monkeypatch):
     _fill(exercise, subs / "oscar.ipynb", RIGHT, prelude=f"import os, signal, subprocess\n"
           f"subprocess.Popen(['sleep', '{marker}'])\nos.kill(os.getppid(), signal.SIGKILL)")
     rows = _grade(subs, out, monkeypatch, tmp_path)
-    assert not _processes_mentioning(marker), "a process the notebook started outlived its worker"
+    assert not processes_mentioning(marker), "a process the notebook started outlived its worker"
     assert rows[("oscar", "04.1")]["passed"] == "True"     # graded without the cell that ended the worker
     assert rows[("oscar", "01.1")]["passed"] == "True"

@@ -14,7 +14,8 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from lecturekit.course.checking import CHECKS, USES_REFERENCE, get_check
+from lecturekit.course.checking import USES_REFERENCE
+from lecturekit.course.checks import CHECKS, get_check
 from lecturekit.course.exercises import build_exercises
 from lecturekit.course.grading import reference_code
 from test_grade_hostile import FIXTURE, RIGHT, _fill, _grade
@@ -93,13 +94,13 @@ def test_every_registered_exercise_detects_its_reference(tmp_path, monkeypatch):
     function that checks-module references wrap, or a private helper of a checks module."""
     exercises = sorted(e for e, spec in CHECKS.items() if not spec.answer)
     assert len(exercises) >= 16
-    cells = [("code", "from lecturekit.course.checking import get_check")]
+    cells = [("code", "from lecturekit.course.checks import get_check")]
     for ex in exercises:
         spec = get_check(ex)
         assert reference_code(spec, spec.make_cases(0)), ex          # something to watch for, everywhere
         cells += [("md", f"### Exercise {ex}: {spec.title}"),
                   ("code", f"def {spec.name}(*args, **kwargs):\n"
-                           f"    return get_check({ex!r}).resolve_reference()(*args, **kwargs)")]
+                           f"    return get_check({ex!r}).reference(*args, **kwargs)")]
     subs = tmp_path / "submitted"
     subs.mkdir()
     nbformat.write(_notebook(cells), subs / "everything.ipynb")

@@ -21,7 +21,8 @@ if os.environ.get("LECTUREKIT_CI") != "1":
 import lmdb  # noqa: E402
 
 from lecturekit.data import EpicKitchens, anticipation_indices  # noqa: E402
-from lecturekit.data.epic import EPIC_COLUMNS, VIDEO_INFO_COLUMNS, _write_csv  # noqa: E402
+from lecturekit.data.epic import EPIC_COLUMNS, VIDEO_INFO_COLUMNS  # noqa: E402
+from lecturekit.data.epic_writer import write_csv  # noqa: E402
 from lecturekit.data.lmdb_features import (  # noqa: E402
     EpicFeatures,
     FeatureKeyError,
@@ -151,8 +152,8 @@ def test_frame_rate_none_uses_the_annotation_numbers(tmp_path):
     # features numbered like the official frame folders (here 8 frames/s)
     rows = [["P01_01_0", "P01", "P01_01", "00:00:05.000", "00:00:05.00", "00:00:06.00", 40, 48, "take cup",
              "take", 0, "cup", 3, "['cup']", "[3]"]]
-    _write_csv(tmp_path / "EPIC_100_train.csv", EPIC_COLUMNS, rows)
-    _write_csv(tmp_path / "EPIC_100_video_info.csv", VIDEO_INFO_COLUMNS, [["P01_01", "10.0", "8.0", "456x256"]])
+    write_csv(tmp_path / "EPIC_100_train.csv", EPIC_COLUMNS, rows)
+    write_csv(tmp_path / "EPIC_100_video_info.csv", VIDEO_INFO_COLUMNS, [["P01_01", "10.0", "8.0", "456x256"]])
     write_lmdb_features(tmp_path / "rgb", {"P01_01": np.arange(80 * 4, dtype=np.float32).reshape(80, 4)})
     ds = EpicFeatures(tmp_path, LMDBFeatures(tmp_path / "rgb", 4), "train", steps=4, tau_a=1.0, tau_o=2.0, frame_rate=None)
     x, y = ds[0]
@@ -170,8 +171,8 @@ def test_rulstm_numbering_and_the_scored_step(tmp_path):
              "open", 3, "door", 8, "['door']", "[8]"],
             ["P01_01_0", "P01", "P01_01", "00:00:00.500", "00:00:00.50", "00:00:01.00", 30, 60, "take cup",
              "take", 0, "cup", 3, "['cup']", "[3]"]]
-    _write_csv(tmp_path / "EPIC_100_train.csv", EPIC_COLUMNS, rows)
-    _write_csv(tmp_path / "EPIC_100_video_info.csv", VIDEO_INFO_COLUMNS, [["P01_01", "100.0", "59.94", "456x256"]])
+    write_csv(tmp_path / "EPIC_100_train.csv", EPIC_COLUMNS, rows)
+    write_csv(tmp_path / "EPIC_100_video_info.csv", VIDEO_INFO_COLUMNS, [["P01_01", "100.0", "59.94", "456x256"]])
     write_lmdb_features(tmp_path / "rgb", {"P01_01": np.ones((200, 4), np.float32)})
     ds = EpicFeatures(tmp_path, LMDBFeatures(tmp_path / "rgb", 4), "train", steps=14, tau_a=0.25, tau_o=3.5,
                       score_tau_a=1.0)

@@ -67,8 +67,8 @@ def test_paper_preset_has_the_released_parameter_count():
     value RMSNorms that the released FFN's pre-norm wrapper builds and never applies."""
     with torch.device("meta"):
         model = build_model("aga", preset="paper")
-    assert _count(model) == model.num_parameters() == AGA.PAPER_PARAMS == 31_670_358
-    assert model.num_parameters(used_only=True) == AGA.PAPER_USED_PARAMS == 31_666_262
+    assert _count(model) == model.num_parameters() == AGA.PUBLISHED["params"].value == 31_670_358
+    assert model.num_parameters(used_only=True) == AGA.PUBLISHED["used_params"].value == 31_666_262
     assert model.PARAMETERS_WITHOUT_GRADIENT == UNUSED
     assert sum(model.get_parameter(n).numel() for n in UNUSED) == 2 * 2048 == 4_096
     blocks = {name: _count(child) for name, child in model.named_children()}
@@ -79,12 +79,12 @@ def test_paper_preset_has_the_released_parameter_count():
         "retrieve": 14_700_544,        # RMS q/k/v, W_Q, W_K, W_V, W_O, RMS + FFN 2048-1024-2048, 2 unused gains
         "history_norm": 2_048,
         "gate": 3_148_288,             # Linear(4096, 512) + Linear(512, 2048)
-        "classifier": 7_802_590,       # LN(2048) + Linear(2048, 3806)
+        "head": 7_802_590,             # LN(2048) + Linear(2048, 3806)
     }
     with torch.device("meta"):
         legacy = build_model("aga", preset="paper", variant="legacy")
     # the earlier reconstruction: the same total, all of it used (RMS(4096) on the gate input instead)
-    assert legacy.num_parameters() == legacy.num_parameters(used_only=True) == AGA.PAPER_PARAMS
+    assert legacy.num_parameters() == legacy.num_parameters(used_only=True) == AGA.PUBLISHED["params"].value
     assert legacy.PARAMETERS_WITHOUT_GRADIENT == ()
 
 
@@ -96,7 +96,7 @@ def test_paper_pixel_baseline_count_differs_from_released_by_one_action_encoder(
         model = build_model("aga_pixel", preset="paper")
     encoder = 3806 * 2 + 3806 * 512 + 512
     assert encoder == 1_956_796
-    assert _count(model) == 31_953_118 == AGA.PAPER_PIXEL_PARAMS - encoder
+    assert _count(model) == 31_953_118 == AGA.PUBLISHED["pixel_params"].value - encoder
 
 
 def test_table_rows_fix_the_ablation_switches():
@@ -173,7 +173,7 @@ def test_gradients_reach_stored_predictions():
         model = _model(detach_memory=detach)
         logits = model(x)
         loss = logits[:, -1].logsumexp(-1).sum()
-        g_logits, g_bias = torch.autograd.grad(loss, [logits, model.classifier[3].bias])
+        g_logits, g_bias = torch.autograd.grad(loss, [logits, model.head[3].bias])
         direct = g_logits[:, -1].sum(0)
         assert torch.allclose(g_bias, direct, atol=1e-6) is same
 
@@ -187,7 +187,7 @@ def test_closed_gate_makes_every_variant_the_memoryless_classifier():
     with torch.no_grad():
         e = base.embed(x)
         z = torch.cat([base.history_norm(e[:, :1]), e[:, 1:]], 1)    # z_0 = SN_h(e_0), then e_t
-        expected = base.classifier(z)
+        expected = base.head(z)
         for kw in ({}, VARIANTS["aga_iam"], VARIANTS["aga_pixel"], VARIANTS["aga_released_ema"]):
             other = _share(_model(seed=7, **kw), base)
             torch.testing.assert_close(other(x), expected)
@@ -215,7 +215,7 @@ def test_pixel_attention_does_not_read_predictions():
         model = _model(**kw)
         with torch.no_grad():
             before = model.forward_all(x)
-            model.classifier[3].weight.mul_(-2.0)
+            model.head[3].weight.mul_(-2.0)
             after = model.forward_all(x)
         assert torch.allclose(before.attention, after.attention) is not changes
         assert torch.allclose(before.contexts[:, 1:], after.contexts[:, 1:]) is not changes
@@ -287,7 +287,7 @@ def released_names(model) -> dict[str, str]:
     for i in (0, 3):
         for t in ("weight", "bias"):
             pairs[f"encoder.{i}.{t}"] = f"encoder.{i}.{t}"
-            pairs[f"anticipation_classifier.{i}.{t}"] = f"classifier.{i}.{t}"
+            pairs[f"anticipation_classifier.{i}.{t}"] = f"head.{i}.{t}"
             if model.gate is not None:
                 pairs[f"selector.{i}.{t}"] = f"gate.mlp.{i}.{t}"
             if model.attention == "action":

@@ -57,18 +57,18 @@ def test_ms_lstm_training_outputs_reach_every_parameter():
     assert all(p.grad is not None for p in model.parameters())
     model.zero_grad(set_to_none=True)
     model(x, y).logits.sum().backward()
-    assert model.head.head1.weight.grad is None and model.features.context_head.weight.grad is None
+    assert model.head["stage1"].weight.grad is None and model.stages.head["stage1"] is model.head["stage1"] and model.features.context_head.weight.grad is None
 
 
 def test_ms_lstm_stage2_input_is_action_features_plus_hidden():
-    """Digest check: stage-2 LSTM input width = action-feature dim + 2048 in the paper preset."""
+    """Stage-2 LSTM input width = action-feature dim + 2048 in the paper preset."""
     with torch.device("meta"):
         head = TwoStageLSTM(**TwoStageLSTM.PRESETS["paper"])
         model = MSLSTM(**MSLSTM.PRESETS["paper"])
     assert head.lstm2.input_size == 4096 + 2048
     assert count(head.lstm1) == lstm_params(4096, 2048) == 50_348_032
     assert count(head.lstm2) == lstm_params(6144, 2048) == 67_125_248
-    assert model.head.lstm2.input_size == 4096 + 2048
+    assert model.stages.lstm2.input_size == 4096 + 2048
 
 
 def test_ms_lstm_paper_context_path_is_vgg16():
@@ -191,16 +191,16 @@ def test_rulstm_output_layout_and_batch_of_one():
 
 
 def test_rulstm_paper_parameter_counts():
-    """EK-100 counts of the official modules (digest §9, computed with fpv-iplab/rulstm)."""
+    """EK-100 counts of the official modules (instantiated from github.com/fpv-iplab/rulstm)."""
     with torch.device("meta"):
         rgb = RULSTM(**RULSTM.PRESETS["paper"])
-        obj = RULSTM(352, 3806, hidden=1024, dropout=0.8)
+        obj = RULSTM(3806, feat_in=352, hidden=1024, dropout=0.8)
         fusion = RULSTMFusion(**RULSTMFusion.PRESETS["paper"])
-        ek55 = RULSTM(1024, 2513, hidden=1024)
-    assert count(rgb) == 20_694_750
+        ek55 = RULSTM(2513, feat_in=1024, hidden=1024, dropout=0.8)
+    assert count(rgb) == RULSTM.PUBLISHED["params"].value == 20_694_750
     assert count(obj) == 15_189_726
     assert count(fusion.matt) == 10_621_443
-    assert count(fusion) == 67_200_669
+    assert count(fusion) == RULSTMFusion.PUBLISHED["params"].value == 67_200_669
     assert count(ek55) == 19_369_425
 
 
@@ -246,8 +246,8 @@ def test_avt_shapes_and_past_input_keeps_the_real_first_feature():
     out = model.forward_all(z)
     assert out.future_logits.shape == (2, 7) and out.past_logits.shape == (2, 10, 7)
     assert out.predicted.shape == (2, 10, 12)
-    torch.testing.assert_close(out.past_logits[:, 0], model.classifier(z[:, 0]))
-    torch.testing.assert_close(out.past_logits[:, 1:], model.classifier(out.predicted[:, :-1]))
+    torch.testing.assert_close(out.past_logits[:, 0], model.head(z[:, 0]))
+    torch.testing.assert_close(out.past_logits[:, 1:], model.head(out.predicted[:, :-1]))
     torch.testing.assert_close(model(z), out.future_logits)
     torch.testing.assert_close(model.forward_head(model.forward_features(z)), out.future_logits)
 
@@ -284,8 +284,8 @@ def test_avt_paper_parameter_count():
         vit = AVTHead(**{**AVTHead.PRESETS["paper"], "feat_in": 768})
     d = 2048
     assert count(tsn.blocks[0]) == 12 * d * d + 13 * d == 50_358_272
-    assert count(tsn, skip="classifier") == 308_445_184
-    assert count(vit, skip="classifier") == 307_396_608
+    assert count(tsn, skip="head") == AVTHead.PUBLISHED["params_without_head"].value == 308_445_184
+    assert count(vit, skip="head") == AVTHead.PUBLISHED["params_without_head_768"].value == 307_396_608
 
 
 def test_avt_rejects_too_long_sequences():
@@ -383,8 +383,8 @@ def test_horst_is_causal_and_returns_attention():
 
 def test_horst_paper_parameter_count():
     """README configuration (256-channel input, two 512-wide cells, S = 8): 35,663,180 parameters
-    in the cells, the used part of the official module (digest §4)."""
+    in the cells, the used part of the official module."""
     with torch.device("meta"):
         model = HORST(**HORST.PRESETS["paper"])
-    assert count(model.cells) == 35_663_180
+    assert count(model.cells) == HORST.PUBLISHED["cell_params"].value == 35_663_180
     assert count(model.cells[0].statt) == 11_799_590      # 11.80 M without the unused v_post_f

@@ -8,11 +8,17 @@ finite outputs; every parameter receives a gradient; eval mode is deterministic;
 2T frames work where ``SUPPORTS_ANY_T`` is True and another T is rejected where it is False;
 a wrong rank (and, for videos, a wrong channel count) raises ValueError naming what was
 expected and what was received.
+
+One convention for every model (see ``lecturekit.models.registry``): the class defaults are the
+small preset; ``Model(num_classes, *, ...)`` for classifiers, all keyword-only otherwise; the
+final classifier is ``model.head``; published numbers are ``PUBLISHED: dict[str, Published]``
+and nothing else; ``build_model`` attaches nothing the constructor did not set.
 """
 
 from __future__ import annotations
 
 import inspect
+import sys
 
 import pytest
 import torch
@@ -21,7 +27,7 @@ from lecturekit.models import MODELS, build_model
 from lecturekit.models.registry import example_input
 
 NAMES = sorted(MODELS)
-# The recognition families (issue "recognition", parts 1 and 2): video in, logits (B, K) out.
+# The recognition families: video in, logits (B, K) out.
 RECOGNITION_MODULES = ("frame_cnn", "fusion", "c3d", "factorised", "nonlocal_net", "lrcn",
                        "tsn", "tsm", "gsf", "twostream", "ata")
 RECOGNITION = [n for n in NAMES if MODELS[n].cls.__module__.rsplit(".", 1)[-1] in RECOGNITION_MODULES]
@@ -163,3 +169,97 @@ def test_wrong_shapes_raise_value_errors_naming_expected_and_received(name):
         with pytest.raises(ValueError) as err:
             model(wrong)
         assert str(tuple(wrong.shape)) in str(err.value) and str(c) in str(err.value), f"{name}: {err.value!r}"
+
+
+# ---------------------------------------------------------------------------------------------
+# One convention for every model: constructor, defaults, head, published numbers, no hidden state
+PLAIN = [n for n in NAMES if not MODELS[n].fixed]           # entries that build the class as it is
+CLASSIFIERS = [n for n in NAMES if "num_classes" in MODELS[n].cls.PRESETS.get("small", {})]
+# Published numbers under any other attribute name than PUBLISHED.
+OLD_PUBLISHED_NAMES = ("PAPER_PARAMS", "CODE_PARAMS", "CELL_PAPER_PARAMS", "PAPER_PIXEL_PARAMS",
+                       "PAPER_USED_PARAMS", "PAPER_PARAMS_CONVLSTM", "PAPER_TABLE1")
+
+
+@pytest.mark.parametrize("name", PLAIN)
+def test_class_defaults_are_the_small_preset(name):
+    """``Model()`` builds what ``build_model(name)`` builds (up to the random weights)."""
+    cls = MODELS[name].cls
+    params = inspect.signature(cls).parameters
+    for key, value in cls.PRESETS["small"].items():
+        assert key in params, f"{name}: small preset sets {key!r}, which {cls.__name__} does not take"
+        assert params[key].default == value, (
+            f"{name}: {cls.__name__}({key}=...) defaults to {params[key].default!r}, the small preset to {value!r}")
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_constructor_takes_num_classes_first_and_the_rest_by_keyword(name):
+    """Classifiers: ``Model(num_classes, *, ...)``; models without classes: all keyword-only."""
+    cls = MODELS[name].cls
+    params = list(inspect.signature(cls).parameters.values())
+    if name in CLASSIFIERS:
+        first, rest = params[0], params[1:]
+        assert first.name == "num_classes" and first.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD, (
+            f"{name}: {cls.__name__}'s first parameter is {first.name!r}, expected num_classes")
+    else:
+        rest = params
+    positional = [p.name for p in rest if p.kind is not inspect.Parameter.KEYWORD_ONLY]
+    assert not positional, f"{name}: {cls.__name__} takes {positional} positionally, expected keyword-only"
+
+
+@pytest.mark.parametrize("name", CLASSIFIERS)
+def test_final_classifier_is_the_attribute_head(name):
+    """``model.head`` is the final classifier (it produces K outputs and the output depends on it),
+    or, for a model whose paper has several distinct classifier outputs, ``head_<suffix>`` for each
+    (two-stream's ``head_spatial``, ``head_temporal``); no attribute ``classifier`` or ``fc`` does
+    that job."""
+    model = _build(name).eval()
+    k = _num_classes(name)
+    if isinstance(getattr(model, "head", None), torch.nn.Module):
+        heads = {"head": model.head}
+    else:
+        heads = {n: m for n, m in model.named_children() if n.startswith("head_")}
+        assert len(heads) >= 2, f"{name}: no module attribute 'head' (nor several 'head_<suffix>')"
+
+    def width(m):
+        return getattr(m, "out_features", getattr(m, "out_channels", None))
+
+    for n, head in heads.items():
+        assert any(width(m) == k for m in head.modules()), f"{name}: {n} has no layer with K={k} outputs"
+    for other in ("classifier", "fc"):
+        sub = getattr(model, other, None)
+        if isinstance(sub, torch.nn.Module):
+            assert not any(width(m) == k for m in sub.modules()), f"{name}: '{other}' is a K-way classifier"
+    x = _input(name)
+    for n, head in heads.items():
+        with torch.no_grad():
+            before = _tensors(_call(model, x))
+            for p in head.parameters():
+                p.add_(1.0)
+            after = _tensors(_call(model, x))
+        assert any(not torch.equal(u, v) for u, v in zip(before, after)), f"{name}: the output does not read {n}"
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_published_numbers_live_in_PUBLISHED(name):   # noqa: N802
+    from lecturekit.models.published import Published
+
+    cls = MODELS[name].cls
+    module = sys.modules[cls.__module__]
+    old = [a for a in OLD_PUBLISHED_NAMES if hasattr(cls, a) or hasattr(module, a)]
+    assert not old, f"{name}: {cls.__module__} keeps published numbers in {old}; use PUBLISHED"
+    published = getattr(cls, "PUBLISHED", None)
+    if published is not None:
+        assert isinstance(published, dict) and published, f"{name}: PUBLISHED must be a non-empty dict"
+        for key, entry in published.items():
+            assert isinstance(key, str) and isinstance(entry, Published), (
+                f"{name}: PUBLISHED[{key!r}] is {type(entry).__name__}, expected Published")
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_build_model_sets_no_hidden_attribute(name):
+    """What build_model returns is exactly what the constructor returns: nothing attached from outside."""
+    cls, entry = MODELS[name].cls, MODELS[name]
+    torch.manual_seed(0)
+    direct = cls(**{**cls.PRESETS["small"], **entry.fixed})
+    built = _build(name)
+    assert set(vars(built)) == set(vars(direct)), f"{name}: build_model adds {set(vars(built)) - set(vars(direct))}"

@@ -1,6 +1,6 @@
 """Recognition models, part 1: frame CNN, Karpathy fusion, C3D, P3D / R(2+1)D, non-local, LRCN.
 
-Paper-number tests use the [V] rows of RECOGNITION.md (parameter counts exact; MACs counted by
+Paper-number tests use the models' ``PUBLISHED`` numbers (parameter counts exact; MACs counted by
 FlopCounterMode, which counts 2 FLOPs per multiply-accumulate, so MACs = FLOPs / 2). Paper-size
 networks are built on the meta device: counting needs no memory and no arithmetic.
 Independent references live in tests/reference/ (loop-based conv, Caffe pooling, non-local, LSTM).
@@ -54,19 +54,19 @@ def c3d_paper_table():
 
 
 def test_c3d_paper_params_are_79_991_015(c3d_paper_table):
-    """487 classes, Caffe ceil-mode pool5 (8192-d fc6) [V-comp]."""
+    """487 classes, Caffe ceil-mode pool5 (8192-d fc6)."""
     model, _ = c3d_paper_table
-    assert count_params(model) == 79_991_015 == C3D.PUBLISHED["params"]
+    assert count_params(model) == 79_991_015 == C3D.PUBLISHED["params"].value
     convs = sum(count_params(m) for m in model.features if isinstance(m, nn.Conv3d))
     assert convs == 27_655_936
 
 
 def test_c3d_paper_macs(c3d_paper_table):
-    """Conv MACs 38,496,632,832 and conv+fc 38,548,959,232 at 1×3×16×112×112 [V-comp]."""
+    """Conv MACs 38,496,632,832 and conv+fc 38,548,959,232 at 1×3×16×112×112."""
     _, rows = c3d_paper_table
     conv = sum(r["macs"] for r in rows if r["type"] == "Conv3d")
-    assert conv == 38_496_632_832
-    assert sum(r["macs"] for r in rows) == 38_548_959_232
+    assert conv == 38_496_632_832 == C3D.PUBLISHED["conv_macs"].value
+    assert sum(r["macs"] for r in rows) == 38_548_959_232 == C3D.PUBLISHED["macs"].value
     per_layer = {r["name"].split(".")[-1]: r["macs"] for r in rows}
     assert per_layer["conv2a"] == per_layer["conv3b"] == 11_098_128_384
 
@@ -142,12 +142,12 @@ def test_conv2plus1d_without_nonlinearity_is_a_rank_factorised_3d_conv():
 
 
 def test_r2plus1d_18_params_and_macs_both_conventions():
-    """Per-conv M_i (paper) 33,370,839 / 41.496 GMACs; torchvision per-block 31,505,325 / 40.519 [V-comp]."""
+    """Per-conv M_i (paper) 33,370,839 / 41.496 GMACs; torchvision per-block 31,505,325 / 40.519."""
     x = meta_input(1, 3, 16, 112, 112)
     paper = meta(R2Plus1D)
     tv = meta(R2Plus1D, mid_rule="per_block")
-    assert count_params(paper) == 33_370_839 == R2Plus1D.PUBLISHED["params_per_conv"]
-    assert count_params(tv) == 31_505_325 == R2Plus1D.PUBLISHED["params_per_block"]
+    assert count_params(paper) == 33_370_839 == R2Plus1D.PUBLISHED["params_per_conv"].value
+    assert count_params(tv) == 31_505_325 == R2Plus1D.PUBLISHED["params_per_block"].value
     assert count_params(paper) - count_params(tv) == 1_865_514
     assert round(count_macs(paper, x) / 1e9, 3) == 41.496
     assert round(count_macs(tv, x) / 1e9, 3) == 40.519
@@ -200,19 +200,19 @@ def test_p3d_199_layout():
 
 @pytest.mark.parametrize("c", [256, 512, 1024])
 def test_nonlocal_block_params(c):
-    """2C² + 4.5C: θ, φ, g, W_z with biases plus the BN affine [V-comp]."""
+    """2C² + 4.5C: θ, φ, g, W_z with biases plus the BN affine."""
     with torch.device("meta"):
         block = NonLocalBlock(c)
     assert count_params(block) == 2 * c * c + 9 * c // 2
-    assert c != 1024 or count_params(block) == 2_101_760
+    assert c != 1024 or count_params(block) == 2_101_760 == NonLocalNet.PUBLISHED["block_params_1024"].value
 
 
 def test_nonlocal_resnet50_five_blocks():
-    """ResNet-50 C2D (400 classes) = 24,327,632; five blocks in res3/res4 add 7,358,464 [V-comp]."""
+    """ResNet-50 C2D (400 classes) = 24,327,632; five blocks in res3/res4 add 7,358,464."""
     base = meta(NonLocalNet, nonlocal_after=())
     full = meta(NonLocalNet)
     assert count_params(base) == 24_327_632
-    assert count_params(full) - count_params(base) == 7_358_464
+    assert count_params(full) - count_params(base) == 7_358_464 == NonLocalNet.PUBLISHED["resnet50_5_blocks"].value
 
 
 def test_nonlocal_block_is_identity_at_init():
@@ -311,7 +311,7 @@ def test_late_fusion_shares_one_tower_frames_15_apart():
 
 
 def test_karpathy_reconstructed_sizes():
-    """The digest's reconstruction (487 classes, no LRN params): 73.9 / 74.2 / 125.3 / 75.5 M params and
+    """The reconstructed paper sizes (487 classes, no LRN params): 73.9 / 74.2 / 125.3 / 75.5 M params and
     1.27 / 2.29 / 2.53 / 4.59 GMACs per clip for single / early / late / slow (an independent count)."""
     cases = [(meta(FrameCNN), 1, 73.9, 1.27), (meta(EarlyFusion), 10, 74.2, 2.29),
              (meta(LateFusion), 16, 125.3, 2.53), (meta(SlowFusion), 10, 75.5, 4.59)]
@@ -336,7 +336,7 @@ def test_late_fusion_with_one_frame_is_the_single_frame_model():
     late = LateFusion(pool="avg", frame_indices=None, frames=1).eval()
     single = FrameCNN(backbone="karpathy", average="logits").eval()
     state = {k.replace("tower.", "backbone.tower.", 1).replace("fc.", "backbone.fc.", 1)
-             if not k.startswith("classifier") else k: v for k, v in late.state_dict().items()}
+             if not k.startswith("head") else k: v for k, v in late.state_dict().items()}
     single.load_state_dict(state)
     x = torch.randn(3, 3, 1, 32, 32)
     with torch.no_grad():
@@ -351,7 +351,7 @@ def test_frame_cnn_averages_probabilities_of_independent_frames():
     model = FrameCNN().eval()
     x = torch.randn(2, 3, 5, 32, 32)
     with torch.no_grad():
-        probs = torch.stack([torch.softmax(model.classifier(model.forward_features(x[:, :, t:t + 1])[:, 0]), -1)
+        probs = torch.stack([torch.softmax(model.head(model.forward_features(x[:, :, t:t + 1])[:, 0]), -1)
                              for t in range(5)]).mean(0)
         torch.testing.assert_close(model(x), probs.log(), rtol=1e-4, atol=1e-5)
         torch.testing.assert_close(model(x[:, :, torch.randperm(5)]), model(x), rtol=1e-5, atol=1e-5)

@@ -3,7 +3,7 @@
 Each family gets at least one check against something independent of its own code: a naive
 loop reference (tests/reference/temporal_ops.py), another family with copied weights, an
 analytic special case, a known answer (a synthetic translation), or a published count
-(RECOGNITION.md, only [V] numbers as exact targets).
+(``PUBLISHED``, counted by instantiating the official architecture).
 """
 
 from __future__ import annotations
@@ -16,14 +16,14 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from lecturekit.layers import ResNet2d, fold_time
+from lecturekit.layers import BasicBlock, ResNet2d, fold_time
 from lecturekit.models import MODELS, build_model
 from lecturekit.models.ata import (ATA, TemporalAttention, align, alignment_permutations, dealign,
                                    greedy_assignment, hungarian)
 from lecturekit.models.frame_cnn import FrameCNN
 from lecturekit.models.gsf import GSF, GateShift, gate_conv, interleave_permutation
-from lecturekit.models.tsm import TSM
-from lecturekit.models.tsn import TSN, inflate_first_conv, rgb_difference, segment_indices
+from lecturekit.models.tsm import TSM, ShiftedBasicBlock, ShiftedBottleneck, shifted_blocks
+from lecturekit.models.tsn import TSN, inflate_first_conv, segment_indices
 from lecturekit.models.twostream import TwoStream, difference_stack, flow_stack, lucas_kanade_flow
 from reference.temporal_ops import (brute_force_assignment, naive_ata_temporal, naive_gate_shift,
                                     naive_segment_centres, naive_temporal_shift)
@@ -64,7 +64,7 @@ def test_registered_small_default_returns_logits_and_validates_input(name):
 # --- the shared backbone ------------------------------------------------------------------
 
 def test_resnet2d_shapes_and_resnet50_count():
-    """ResNet-50 trunk: 25,557,032 params with the 1000-way fc [V-comp, RECOGNITION.md §10]."""
+    """ResNet-50 trunk: 25,557,032 params with the 1000-way fc (torchvision's resnet50)."""
     net = ResNet2d()
     assert net(torch.randn(5, 3, 32, 32)).shape == (5, net.out_features) == (5, 64)
     with torch.device("meta"):
@@ -73,33 +73,18 @@ def test_resnet2d_shapes_and_resnet50_count():
     assert count(r50) + 2048 * 1000 + 1000 == 25_557_032
 
 
-def test_resnet2d_temporal_hook_places_and_needs_frames():
-    """The hook sees (B*T, C, H, W) and T; "residual" leaves the identity path untouched,
-    "block" shifts it too; a missing T is a ValueError."""
-    seen = []
-
-    class Spy(nn.Module):
-        def forward(self, x, frames):
-            seen.append((tuple(x.shape), frames))
-            return torch.zeros_like(x)                        # kill whatever it touches
-
+def test_resnet2d_blocks_are_plain_and_expose_their_parts():
+    """A plain block is y = ReLU(F(x) + S(x)) with F = last_bn(residual_convs(x)); the backbone
+    calls its blocks with x alone (nothing about time)."""
     torch.manual_seed(0)
-    x = torch.randn(6, 8, 4, 4)
-    for place in ("residual", "before_last_bn", "block"):
-        seen.clear()
-        net = ResNet2d(8, widths=(8,), depths=(1,), stem_stride=1, temporal=lambda c: Spy(), temporal_place=place).eval()
-        blk = net.blocks[0]
-        y = blk(x, frames=3)
-        assert seen == [((6, 8, 4, 4), 3)]
-        if place == "block":                                   # identity killed as well
-            want = torch.relu(blk.bn2(blk.conv2(torch.relu(blk.bn1(blk.conv1(torch.zeros_like(x)))))))
-        elif place == "residual":
-            want = torch.relu(blk.bn2(blk.conv2(torch.relu(blk.bn1(blk.conv1(torch.zeros_like(x)))))) + x)
-        else:
-            want = torch.relu(blk.bn2(torch.zeros_like(x)) + x)
-        torch.testing.assert_close(y, want)
-    with pytest.raises(ValueError, match="frames"):
-        net(torch.randn(6, 8, 4, 4))
+    for block, widths in (("basic", (8, 16)), ("bottleneck", (4, 8))):
+        net = ResNet2d(8, widths=widths, depths=(1, 1), block=block, stem_stride=1).eval()
+        x = net.stem(torch.randn(6, 8, 4, 4))
+        for blk in net.blocks:
+            want = torch.relu(blk.last_bn(blk.residual_convs(x)) + (x if blk.downsample is None else blk.downsample(x)))
+            torch.testing.assert_close(blk(x), want, rtol=0, atol=0)
+            x = blk(x)
+        assert not any(hasattr(b, "temporal") for b in net.blocks)
 
 
 # --- TSN ------------------------------------------------------------------------------------
@@ -121,8 +106,7 @@ def test_tsn_with_one_segment_equals_the_frame_model():
     torch.manual_seed(0)
     frame = FrameCNN(num_classes=10, average="logits").eval()
     tsn = TSN(num_classes=10, segments=1).eval()
-    state = {k.replace("classifier.", "fc."): v for k, v in frame.state_dict().items()}
-    tsn.load_state_dict(state)
+    tsn.load_state_dict(frame.state_dict())
     x = clip(t=1)
     torch.testing.assert_close(tsn(x), frame(x), rtol=0, atol=1e-6)
 
@@ -135,17 +119,17 @@ def test_tsn_consensus_is_invariant_to_segment_order():
     torch.testing.assert_close(tsn(x[:, :, perm]), tsn(x), rtol=1e-5, atol=1e-6)
 
 
-def test_rgb_difference_channels_order_and_static_clip():
+def test_difference_stack_channels_order_and_static_clip():
     """6 frames -> 5 differences -> 15 channels; channel 3k + c = x[c, k+1] - x[c, k];
-    a static clip gives all zeros (§4)."""
+    a static clip gives all zeros (TSN, Sec. 3.2)."""
     x = torch.randn(2, 3, 6, 4, 4)
-    d = rgb_difference(x)
+    d = difference_stack(x)
     assert d.shape == (2, 15, 4, 4)
     for k in range(5):
         for c in range(3):
             torch.testing.assert_close(d[:, 3 * k + c], x[:, c, k + 1] - x[:, c, k], rtol=0, atol=0)
     static = x[:, :, :1].expand(2, 3, 6, 4, 4)
-    assert torch.count_nonzero(rgb_difference(static)) == 0
+    assert torch.count_nonzero(difference_stack(static)) == 0
     tsn = TSN(num_classes=4, segments=2, modality="rgb_diff", diff_frames=5)
     assert tsn.backbone.stem[0].in_channels == 15 and tsn(torch.randn(2, 3, 12, 32, 32)).shape == (2, 4)
 
@@ -162,10 +146,10 @@ def test_cross_modality_init_and_partial_bn():
 
 
 def test_tsn_paper_count():
-    """TSN ResNet-50, 400 classes: 24,327,632 params [V-comp]."""
+    """TSN ResNet-50, 400 classes: 24,327,632 params."""
     with torch.device("meta"):
         m = build_model("tsn", "paper")
-    assert count(m) == TSN.PUBLISHED["paper_params"] == 24_327_632
+    assert count(m) == TSN.PUBLISHED["paper_params"].value == 24_327_632
 
 
 # --- TSM ------------------------------------------------------------------------------------
@@ -196,8 +180,64 @@ def test_tsm_block_is_residual_shift_with_naive_shift():
     s = fold_time(naive_temporal_shift(hv, 8))
     blk = net.blocks[0]
     y = torch.relu(h + blk.bn2(blk.conv2(torch.relu(blk.bn1(blk.conv1(s))))))
-    want = tsm.fc(net.pool(y).flatten(1).view(b, t, -1)).mean(1)
+    want = tsm.head(net.pool(y).flatten(1).view(b, t, -1)).mean(1)
     torch.testing.assert_close(tsm(x), want, rtol=1e-5, atol=1e-6)
+
+
+def test_tsm_bottleneck_residual_and_in_place_shift_by_hand():
+    """Bottleneck blocks, written out: residual shift y = ReLU(S(x) + F(shift(x))) leaves the
+    shortcut unshifted; the in-place shift feeds shift(x) to both F and S."""
+    torch.manual_seed(0)
+    x = clip(t=4)
+    b, t = 2, 4
+    for place in ("residual", "block"):
+        tsm = TSM(widths=(4, 8), depths=(1, 1), block="bottleneck", place=place).eval()
+        net = tsm.backbone
+        h = net.stem(fold_time(x))
+        for blk in net.blocks:
+            assert isinstance(blk, ShiftedBottleneck)
+            hv = h.view(b, t, *h.shape[1:]).transpose(1, 2)
+            s = fold_time(naive_temporal_shift(hv, 8))
+            src = s if place == "block" else h
+            f = blk.bn1(blk.conv1(s)).relu()
+            f = blk.bn2(blk.conv2(f)).relu()
+            f = blk.bn3(blk.conv3(f))
+            short = src if blk.downsample is None else blk.downsample(src)
+            h = torch.relu(f + short)
+        want = tsm.head(net.pool(h).flatten(1).view(b, t, -1)).mean(1)
+        torch.testing.assert_close(tsm(x), want, rtol=1e-5, atol=1e-6)
+
+
+def test_tsm_shift_every_counts_within_each_stage_like_the_official_n_round():
+    """The official make_temporal_shift (github.com/mit-han-lab/temporal-shift-module,
+    ops/temporal_shift.py) shifts block i of EVERY layer when i % n_round == 0. ResNet-101
+    depths (3, 4, 23, 3) with n_round = 2: blocks 0, 2 | 0, 2 | 0, 2, ..., 22 | 0, 2 = 18."""
+    depths = (3, 4, 23, 3)
+    official = [(stage, i) for stage, d in enumerate(depths) for i in range(0, d, 2)]
+    assert len(official) == 2 + 2 + 12 + 2 == 18
+    assert shifted_blocks(depths, 2) == official
+    assert shifted_blocks(depths, 1) == [(s, i) for s, d in enumerate(depths) for i in range(d)]
+    with torch.device("meta"):
+        net = TSM(num_classes=400, widths=(64, 128, 256, 512), depths=depths, block="bottleneck",
+                  stem="imagenet", shift_every=2)
+        every = TSM(num_classes=400, widths=(64, 128, 256, 512), depths=depths, block="bottleneck",
+                    stem="imagenet")
+    where = [(s, i) for s, d in enumerate(depths) for i in range(d)]     # backbone.blocks in order
+    got = [where[k] for k, blk in enumerate(net.backbone.blocks) if isinstance(blk, ShiftedBottleneck)]
+    assert got == official
+    assert all(isinstance(blk, ShiftedBottleneck) for blk in every.backbone.blocks) and len(every.backbone.blocks) == 33
+    assert count(net) == count(every)                                    # the shift has no parameters
+    with pytest.raises(ValueError, match="shift_every"):
+        TSM(shift_every=0)
+
+
+def test_tsm_shift_every_2_shifts_every_other_block_in_a_small_net():
+    """Depths (2, 2, 2), shift_every=2: only the first block of each stage shifts; the others are
+    plain blocks, called without T."""
+    torch.manual_seed(0)
+    tsm = TSM(depths=(2, 2, 2), shift_every=2).eval()
+    assert [type(blk) for blk in tsm.backbone.blocks] == [ShiftedBasicBlock, BasicBlock] * 3
+    assert tsm(clip()).shape == (2, 10)
 
 
 def test_tsm_online_features_are_causal():
@@ -214,7 +254,7 @@ def test_tsm_online_features_are_causal():
 
 
 def test_tsm_paper_counts_and_macs():
-    """TSM ResNet-50: 24,327,632 params (400 classes), 23,864,558 (174) [V-comp]; 32.7 GMACs at
+    """TSM ResNet-50: 24,327,632 params (400 classes), 23,864,558 (174); 32.7 GMACs at
     8×224² (FlopCounterMode counts 2 FLOPs per MAC), same as TSN: the shift costs nothing."""
     with torch.device("meta"):
         m = build_model("tsm", "paper")
@@ -226,10 +266,10 @@ def test_tsm_paper_counts_and_macs():
         with FlopCounterMode(display=False) as c_tsn:
             tsn.eval()
             tsn(x)
-    assert count(m) == TSM.PUBLISHED["paper_params"] == 24_327_632
-    assert count(m174) == TSM.PUBLISHED["paper_params_174"] == 23_864_558
+    assert count(m) == TSM.PUBLISHED["paper_params"].value == 24_327_632
+    assert count(m174) == TSM.PUBLISHED["paper_params_174"].value == 23_864_558
     gmacs = c_tsm.get_total_flops() / 2 / 1e9
-    assert abs(gmacs - TSM.PUBLISHED["paper_gmacs"]) < 0.05, gmacs
+    assert abs(gmacs - TSM.PUBLISHED["paper_gmacs"].value) < 0.05, gmacs
     assert c_tsm.get_total_flops() == c_tsn.get_total_flops()
 
 
@@ -272,7 +312,7 @@ def test_gate_conv_equals_grouped_conv3d():
 
 def test_gsm_saturated_gate_shifts_each_half():
     """Gate ≈ 1: output channel 0 at t is x[ch 0, t+1] (zero at the end), input channel C/2
-    appears at output C/2 with the value from t-1 (zero at the start) (§6)."""
+    appears at output C/2 with the value from t-1 (zero at the start)."""
     m = GateShift(16, fuse=False, zero_init_gate=True).eval()
     with torch.no_grad():
         m.gate.bias.fill_(30.0)                                  # tanh(30) == 1 in float32
@@ -284,6 +324,51 @@ def test_gsm_saturated_gate_shifts_each_half():
     assert torch.all(y[:, 8, 0] == 0)
 
 
+def test_gsf_sits_after_the_last_conv_and_before_the_last_bn():
+    """GSF's block by hand (the released ResNet-50 placement): y = ReLU(S(x) + BN_last(GSF(F_convs(x)))),
+    for basic and bottleneck blocks; with place="residual" it reads the block input instead."""
+    torch.manual_seed(0)
+    x = clip(t=4)
+    b, t = 2, 4
+    for block, widths, place in (("basic", (8, 16), "before_last_bn"), ("bottleneck", (4, 8), "before_last_bn"),
+                                 ("basic", (8, 16), "residual")):
+        gsf = GSF(widths=widths, depths=(1, 1), block=block, place=place).eval()
+        net = gsf.backbone
+        h = net.stem(fold_time(x))
+        for blk in net.blocks:
+            assert isinstance(blk.temporal, GateShift)
+            short = h if blk.downsample is None else blk.downsample(h)
+            if place == "residual":
+                f = blk.temporal(h, t)
+                f = blk.last_bn(blk.residual_convs(f))
+            else:
+                f = blk.conv1(h)
+                f = blk.bn1(f).relu()
+                if block == "bottleneck":
+                    f = blk.bn2(blk.conv2(f)).relu()
+                    f = blk.conv3(f)
+                else:
+                    f = blk.conv2(f)
+                f = blk.last_bn(blk.temporal(f, t))
+            h = torch.relu(f + short)
+        want = gsf.head(net.pool(h).flatten(1).view(b, t, -1)).mean(1)
+        torch.testing.assert_close(gsf(x), want, rtol=1e-5, atol=1e-6)
+
+
+def test_gate_shift_uses_the_temporal_shift_of_layers():
+    """The shift of the gated parts is layers.temporal_shift with fold_div=2 on the two groups:
+    a saturated gate (g = 1, no fuse) moves group 1 to t+1 and group 2 to t-1, before the
+    interleave, exactly as temporal_shift does."""
+    from lecturekit.layers import temporal_shift
+    m = GateShift(16, fuse=False, zero_init_gate=True).eval()
+    with torch.no_grad():
+        m.gate.bias.fill_(30.0)                                  # tanh(30) == 1 in float32
+    x = torch.randn(2, 16, 5, 3, 3)
+    y = m(fold_time(x), frames=5).view(2, 5, 16, 3, 3).transpose(1, 2)
+    perm = interleave_permutation(16)
+    torch.testing.assert_close(y, temporal_shift(x, 2)[:, perm], rtol=0, atol=0)
+
+
 def test_gsf_channel_ratio_passes_the_rest_bit_exactly():
     m = GateShift(64, ch_ratio=25)
     assert m.active == 16
@@ -293,15 +378,15 @@ def test_gsf_channel_ratio_passes_the_rest_bit_exactly():
 
 def test_gsm_gsf_parameter_counts():
     """Per site 29·C + 2 (GSM) and 29·C' + 40 (GSF): 1,858 and 1,896 at C = 64; in ResNet-50
-    (16 sites after conv3) GSF adds 438,656 (ratio 100) and 110,144 (ratio 25) [V-comp §6]."""
+    (16 sites after conv3) GSF adds 438,656 (ratio 100) and 110,144 (ratio 25)."""
     assert count(GateShift(64, fuse=False)) == 29 * 64 + 2 == 1_858
     assert count(GateShift(64, fuse=True)) == 29 * 64 + 40 == 1_896
     with torch.device("meta"):
         base = count(TSN(**{**TSN.PRESETS["paper"], "num_classes": 174}))
         gsf100 = count(build_model("gsf", "paper"))
         gsf25 = count(build_model("gsf", "paper", ch_ratio=25))
-    assert gsf100 - base == GSF.PUBLISHED["overhead_ratio100"] == 438_656
-    assert gsf25 - base == GSF.PUBLISHED["overhead_ratio25"] == 110_144
+    assert gsf100 - base == GSF.PUBLISHED["overhead_ratio100"].value == 438_656
+    assert gsf25 - base == GSF.PUBLISHED["overhead_ratio25"].value == 110_144
 
 
 # --- two-stream -----------------------------------------------------------------------------
@@ -346,8 +431,8 @@ def test_twostream_softmax_average_fusion_against_streams_run_by_hand():
     assert m.temporal.stem[0].in_channels == 2 * 7
     x = clip()
     frames = fold_time(x)
-    s = m.fc_spatial(m.spatial(frames)).view(2, 8, -1).mean(1)
-    t = m.fc_temporal(m.temporal(flow_stack(x[:, :, :8], window=5, iterations=3)))
+    s = m.head_spatial(m.spatial(frames)).view(2, 8, -1).mean(1)
+    t = m.head_temporal(m.temporal(flow_stack(x[:, :, :8], window=5, iterations=3)))
     want = (F.softmax(s, -1) + F.softmax(t, -1)) / 2
     got = F.softmax(m(x), -1)
     torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6)

@@ -15,12 +15,13 @@ from reference.recurrent import ballas_gru, recall_channels_last, recall_openstl
 from lecturekit.layers.conv_rnn import ConvGRUCell, ConvLSTMCell, run_cell
 from lecturekit.models import MODELS, build_model
 from lecturekit.models.conv_tt_lstm import ConvTTLSTM, ConvTTLSTMCell
-from lecturekit.models.convlstm import PAPER_TABLE1, ConvLSTMEncoderForecaster
+from lecturekit.models.convlstm import TABLE1_ROWS, ConvLSTMEncoderForecaster
 from lecturekit.models.e3d_lstm import E3DLSTM, ChannelLayerNorm, E3DLSTMCore, eidetic_recall
 from lecturekit.models.lsta import LSTA, LSTACell
 from lecturekit.models.predrnn import PredRNN, PredRNNCore
 from lecturekit.models.rcn import GRURCN
-from lecturekit.models.video_prediction import EarlyRecognizer, VideoPredictor, scheduled_teacher_prob
+from lecturekit.models.drivers import EarlyRecognizer, VideoPredictor
+from lecturekit.models.video_prediction import scheduled_teacher_prob
 
 RECURRENT = ["convlstm", "convgru", "convlstm_predictor", "predrnn", "e3d_lstm", "conv_tt_lstm", "gru_rcn", "lsta"]
 CLASSIFIERS = ["gru_rcn", "lsta"]
@@ -165,30 +166,36 @@ def test_cells_are_causal(make):
 # Published parameter counts (paper presets; configuration stated in each model's docstring)
 
 
-@pytest.mark.parametrize("row", list(PAPER_TABLE1))
+def test_shi_table1_rows_are_the_published_rows():
+    assert list(TABLE1_ROWS) == list(ConvLSTMEncoderForecaster.PUBLISHED) and len(TABLE1_ROWS) == 6
+
+
+@pytest.mark.parametrize("row", list(TABLE1_ROWS))
 def test_shi_table1_parameter_counts(row):
     """Shi et al. 2015, Table 1 (Moving MNIST, 64×64 frames in 4×4 patches, per-channel
     peepholes, input-free first forecaster layer, 1×1 head over all forecaster states)."""
-    kwargs, expected = PAPER_TABLE1[row]
-    model = _meta(lambda: ConvLSTMEncoderForecaster(**{**ConvLSTMEncoderForecaster.PRESETS["paper"], **kwargs}))
-    assert _count(model) == expected
+    expected = {"FC-LSTM-2048-2048": 142_667_776, "ConvLSTM(5x5)-5x5-256": 13_524_496,
+                "ConvLSTM(5x5)-5x5-128-5x5-128": 10_042_896, "ConvLSTM(5x5)-5x5-128-5x5-64-5x5-64": 7_585_296,
+                "ConvLSTM(9x9)-1x1-128-1x1-128": 11_550_224, "ConvLSTM(9x9)-1x1-128-1x1-64-1x1-64": 8_830_480}[row]
+    model = _meta(lambda: ConvLSTMEncoderForecaster(**{**ConvLSTMEncoderForecaster.PRESETS["paper"], **TABLE1_ROWS[row]}))
+    assert _count(model) == ConvLSTMEncoderForecaster.PUBLISHED[row].value == expected
 
 
 def test_convlstm_paper_preset_is_the_best_table1_row():
     model = _meta(lambda: build_model("convlstm", "paper"))
-    assert _count(model) == 7_585_296
+    assert _count(model) == ConvLSTMEncoderForecaster.PUBLISHED["ConvLSTM(5x5)-5x5-128-5x5-64-5x5-64"].value == 7_585_296
 
 
 def test_predrnn_paper_parameter_count():
     """thuml/predrnn-pytorch Moving MNIST: 4 × 128 ST-LSTM, 5×5, patch 4, no layer norm."""
-    assert _count(_meta(lambda: build_model("predrnn", "paper"))) == PredRNN.PAPER_PARAMS == 23_838_720
+    assert _count(_meta(lambda: build_model("predrnn", "paper"))) == PredRNN.PUBLISHED["params"].value == 23_838_720
 
 
 def test_e3d_lstm_official_configuration_parameter_count():
     """google/e3d_lstm Moving MNIST: 4 × 64, kernel (2, 5, 5), τ' = 2, patch 4, TF layer norm,
     the code's 4-chunk M conv (paper_mode=False)."""
     model = _meta(lambda: build_model("e3d_lstm", "paper", paper_mode=False))
-    assert _count(model) == E3DLSTM.CODE_PARAMS == 12_898_832
+    assert _count(model) == E3DLSTM.PUBLISHED["params"].value == 12_898_832
     per_layer = [_count(c) for c in model.core.cells]
     assert per_layer == [2_417_792, 3_492_992, 3_492_992, 3_492_992] and _count(model.head) == 2_064
     # paper mode drops the 4th M chunk (a C→C 3D conv and its 2C layer-norm parameters per layer)
@@ -199,14 +206,14 @@ def test_e3d_lstm_official_configuration_parameter_count():
 def test_conv_tt_lstm_paper_parameter_counts():
     """NVlabs/conv-tt-lstm: blocks (3,3,3,3) × (32,48,48,32), skip 2, k = 5, order 3, steps 3,
     rank 8, 64×64×1 frames: 2,687,281; the same network of ConvLSTM cells: 3,973,201."""
-    assert _count(_meta(lambda: build_model("conv_tt_lstm", "paper"))) == ConvTTLSTM.PAPER_PARAMS == 2_687_281
+    assert _count(_meta(lambda: build_model("conv_tt_lstm", "paper"))) == ConvTTLSTM.PUBLISHED["params"].value == 2_687_281
     base = _meta(lambda: build_model("conv_tt_lstm", "paper", cell="convlstm"))
-    assert _count(base) == ConvTTLSTM.PAPER_PARAMS_CONVLSTM == 3_973_201
+    assert _count(base) == ConvTTLSTM.PUBLISHED["params_convlstm"].value == 3_973_201
 
 
 def test_lsta_cell_parameter_count():
     """swathikirans/LSTA MyConvLSTACell(512, 512, c_cam_classes=100, kernel 3)."""
-    assert _count(_meta(lambda: LSTACell(512, 512, 100, 3))) == LSTA.CELL_PAPER_PARAMS == 18_978_892
+    assert _count(_meta(lambda: LSTACell(512, 512, 100, 3))) == LSTA.PUBLISHED["cell_params"].value == 18_978_892
     model = _meta(lambda: build_model("lsta", "paper"))
     assert _count(model.cell) == 18_978_892
 

@@ -25,7 +25,7 @@ from lecturekit.data import EpicKitchens  # noqa: E402
 from lecturekit.data.lmdb_features import write_example_features  # noqa: E402
 from lecturekit.metrics import read_submission, validate_submission  # noqa: E402
 from lecturekit.recipes import RECIPES, main  # noqa: E402
-from lecturekit.train import load_checkpoint  # noqa: E402
+from lecturekit.checkpoint import load_checkpoint  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -46,7 +46,7 @@ def _check_outputs(kind, data, out: Path, records: int):
     model, info = load_checkpoint(out / "last.pt", device="cpu", with_info=True)   # rebuilt by name, weights_only
     assert info["architecture"] == RECIPES[kind].model and info["metadata"]["recipe"] == kind
     assert info["kwargs"] == {"preset": "small", "feat_in": 16, "num_classes": 120}
-    assert len(info["history"]) == records
+    assert len(info["history"]["records"]) == records
     log = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
     assert len(log) == records and all("val_action_mt5r" in r for r in log)
     for split, name in (("validation", "validation.json"), ("test", "test.json")):

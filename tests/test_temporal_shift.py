@@ -19,7 +19,7 @@ def _frame_index_video(b=2, c=16, t=8, h=2, w=3):
 
 
 def test_offline_shift_index_semantics():
-    """RECOGNITION.md §5: channel 0 at frame t holds channel 0 of frame t+1; channel fold holds
+    """The official TemporalShift.shift: channel 0 at frame t holds channel 0 of frame t+1; channel fold holds
     frame t-1; the rest stay; the last frame of the first fold and the first frame of the second
     fold are zero. T = 8, C = 16, fold = C/8 = 2."""
     x = _frame_index_video()
@@ -51,7 +51,7 @@ def test_shift_matches_naive_loop_reference(mode, c, fold_div):
 
 
 def test_shift_sum_identity():
-    """Mass is preserved except the two boundary slices that fall off the ends (§5)."""
+    """Mass is preserved except the two boundary slices that fall off the ends (TSM, Sec. 3)."""
     x = torch.randn(3, 16, 8, 4, 4, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
     fold = 2
     y = temporal_shift(x)
@@ -60,7 +60,7 @@ def test_shift_sum_identity():
 
 
 def test_shift_equals_fixed_depthwise_temporal_conv():
-    """The shift is a depthwise temporal conv with kernels [0,0,1], [1,0,0], [0,1,0] (§5)."""
+    """The shift is a depthwise temporal conv with kernels [0,0,1], [1,0,0], [0,1,0] (TSM, Sec. 3)."""
     x = torch.randn(2, 16, 6, 3, 3, generator=torch.Generator().manual_seed(1))
     torch.testing.assert_close(temporal_shift(x), shift_as_depthwise_conv(x), rtol=0, atol=1e-6)
 

@@ -32,8 +32,8 @@ from lecturekit.data.baselines import (
     bayes_from_history,
     bayes_next_action,
     ngram_next_action,
-    topk_accuracy,
 )
+from lecturekit.metrics import topk_accuracy
 from lecturekit.data.toykitchens.world import sample_actions
 
 SPLITS = ("train", "val", "test")
@@ -295,8 +295,10 @@ def test_ngram_counts_and_smoothing():
     np.testing.assert_allclose(p[2], [1 / 3] * 3)  # unseen context -> uniform
     start = NGram(n=2, k=0.0, num_actions=3).fit([[2, 1], [2, 0]]).predict(np.array([[-1, -1]]))
     np.testing.assert_allclose(start[0], [0, 0, 1])  # the beginning-of-video context
-    # ties are broken by class id: [0.3, 0.4, 0.3] ranks 1, 0, 2, so label 2 misses the top 2
-    assert topk_accuracy(np.array([[0.1, 0.5, 0.4], [0.3, 0.4, 0.3]]), np.array([2, 2]), 2) == 0.5
+    # ties are broken as the official scorer (higher id first): [0.3, 0.4, 0.3] ranks 1, 2, 0,
+    # so label 2 is in the top 2 and label 0 is not
+    assert topk_accuracy(np.array([[0.1, 0.5, 0.4], [0.3, 0.4, 0.3]]), np.array([2, 2]), 2) == 1.0
+    assert topk_accuracy(np.array([[0.3, 0.4, 0.3]]), np.array([0]), 2) == 0.0
 
 
 def test_kitchen_appearance_predicts_recipes_on_seen_kitchens(tk):

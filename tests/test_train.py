@@ -1,4 +1,4 @@
-"""The training loop, evaluation and checkpoints of lecturekit.train.
+"""The training loop and evaluation of lecturekit.train, and the checkpoint file of lecturekit.checkpoint.
 
 The data are small synthetic video datasets in the ToyKitchens item convention
 (uint8 video (C, T, H, W), labels dict with "verb", "noun", "action") whose labels are decodable
@@ -16,16 +16,14 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset
 
+from lecturekit.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from lecturekit.models import MODELS, ModelEntry
 from lecturekit.train import (
     Callback,
-    CheckpointError,
     History,
     evaluate,
     fit,
-    load_checkpoint,
     predict,
-    save_checkpoint,
     seed_everything,
 )
 
@@ -308,6 +306,70 @@ def test_save_refuses_non_plain_metadata_and_is_atomic(tmp_path, registered, mon
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.pt"]
 
 
+def test_builtin_accuracy_is_the_metrics_top_k_in_float32(data):
+    """fit's "accuracy"/"top5" are lecturekit.metrics' top-k hits (official tie rule), averaged
+    as a float32 mask: 7 hits of 30 give float32(7/30), not the float64 quotient."""
+    from lecturekit.metrics import topk_hits
+    from lecturekit.train import _resolve_metrics
+
+    fns = _resolve_metrics(["accuracy", "top5"])
+    scores = torch.randn(30, 6, generator=torch.Generator().manual_seed(0))
+    labels = torch.randint(0, 6, (30,), generator=torch.Generator().manual_seed(1))
+    for name, k in (("accuracy", 1), ("top5", 5)):
+        hits = topk_hits(scores, labels, k)
+        assert fns[name](scores, labels) == torch.tensor(hits.sum() / 30, dtype=torch.float32).item()
+    tied = torch.zeros(2, 4)                                # every class tied: the highest id ranks first
+    assert fns["accuracy"](tied, torch.tensor([3, 0])) == 0.5
+    with pytest.raises(ValueError, match=r"expects \(N, K\) scores"):
+        fns["accuracy"](torch.zeros(2, 3, 4), torch.zeros(2, dtype=torch.long))
+
+
+def test_checkpoint_module_stands_below_train():
+    """lecturekit.checkpoint imports nothing of the training loop (train imports it)."""
+    import ast
+    import lecturekit.checkpoint as ck
+
+    tree = ast.parse(Path(ck.__file__).read_text())
+    imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
+    assert "train" not in imported and not any(m.endswith(".train") for m in imported), imported
+
+
+def test_checkpoint_without_architecture_is_named_by_class(tmp_path, registered):
+    """No hidden attribute: the name comes from the argument or from the model table by class."""
+    model = TinyNet(num_classes=4)
+    model.build_spec = {"name": "c3d", "kwargs": {"num_classes": 99}}   # an attribute is ignored
+    path = save_checkpoint(model, tmp_path / "m.pt")
+    rebuilt, info = load_checkpoint(path, device="cpu", with_info=True)
+    assert info["architecture"] == registered and info["kwargs"] == {} and type(rebuilt) is TinyNet
+    assert info["history"] is None
+    path = save_checkpoint(model, tmp_path / "n.pt", architecture=registered, kwargs={"num_classes": 4})
+    rebuilt = load_checkpoint(path, device="cpu")                     # build_model(name, **kwargs)
+    assert rebuilt.head.out_features == 4
+    with pytest.raises(CheckpointError, match=r"architecture 'tiny_test_net', not 'c3d'"):
+        load_checkpoint(path, device="cpu", architecture="c3d")
+
+
+def test_checkpoint_of_a_fixed_variant_loads_into_its_class(tmp_path, registered, monkeypatch):
+    """A variant registered with fixed arguments (like tsm_online) shares its class: a model of
+    that class accepts the checkpoint, a model of another class does not."""
+    monkeypatch.setitem(MODELS, "tiny_test_net_wide", ModelEntry(TinyNet, {"width": 8}, "variant"))
+    path = save_checkpoint(TinyNet(), tmp_path / "m.pt", architecture="tiny_test_net_wide", kwargs={})
+    load_checkpoint(path, TinyNet(), device="cpu")
+    with pytest.raises(CheckpointError, match=r"architecture 'tiny_test_net_wide', not 'torch.nn.modules.linear.Linear'"):
+        load_checkpoint(path, nn.Linear(2, 2), device="cpu")
+
+
+def test_training_checkpoint_stores_plain_history(tmp_path, data, registered):
+    ckpt = tmp_path / "run.pt"
+    _, history = _train(data, epochs=2, checkpoint=ckpt, checkpoint_meta={"kwargs": {}, "note": "x"})
+    _, info = load_checkpoint(ckpt, device="cpu", with_info=True)
+    assert info["architecture"] == registered and info["metadata"] == {"note": "x"}
+    assert History.from_dict(info["history"]) == history
+    with pytest.raises(CheckpointError, match="no optimizer state"):
+        fit(TinyNet(), data[0], epochs=3, batch_size=16, target="verb", device="cpu", progress=False,
+            resume=save_checkpoint(TinyNet(), tmp_path / "bare.pt"))
+
+
 def test_history_helpers():
     h = History(records=[{"epoch": 1, "train_loss": 2.0, "val_loss": 1.5, "val_accuracy": 0.4},
                          {"epoch": 2, "train_loss": 1.0, "val_loss": 1.7, "val_accuracy": 0.6}])
@@ -317,8 +379,11 @@ def test_history_helpers():
     assert History.from_dict(h.to_dict()) == h
     with pytest.raises(KeyError, match="columns"):
         h["val_top5"]
-    fig = h.plot()
+    from lecturekit.viz import plot_history
+
+    fig = plot_history(h)
     assert len(fig.axes) == 2
+    assert not hasattr(h, "plot"), "drawing lives in lecturekit.viz, not in the training loop"
     assert pickle.loads(pickle.dumps(h)) == h
     assert "matplotlib.pyplot" not in sys.modules or not __import__("matplotlib.pyplot").pyplot.get_fignums()
 

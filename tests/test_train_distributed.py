@@ -23,7 +23,8 @@ import pytest
 import torch
 from torch import nn
 
-from lecturekit.train import fit, load_checkpoint, seed_everything
+from lecturekit.checkpoint import load_checkpoint
+from lecturekit.train import fit, seed_everything
 
 HERE = Path(__file__).parent
 SETTINGS = dict(epochs=3, batch_size=16, optimizer="sgd", lr=0.2, device="cpu", seed=3, progress=False,

@@ -97,17 +97,6 @@ def test_curves():
         viz.gradient_norm_plot(d, {"rnn": np.ones(3)})
 
 
-def test_confusion_counts_match_a_naive_count():
-    rng = np.random.default_rng(0)
-    y, p = rng.integers(0, 5, 300), rng.integers(0, 5, 300)
-    naive = np.zeros((5, 5), int)
-    for a, b in zip(y, p):
-        naive[a, b] += 1
-    assert np.array_equal(viz.confusion_counts(y, p), naive)
-    scores = np.eye(5)[p] + 0.01
-    assert np.array_equal(viz.confusion_counts(torch.tensor(y), torch.tensor(scores)), naive)
-
-
 def test_confusion_matrix_with_groups():
     rng = np.random.default_rng(1)
     y = rng.integers(0, 6, 200)
@@ -141,10 +130,10 @@ def test_cam_and_attention(clip):
         viz.cam_overlay(clip, torch.rand(5, 4, 4))
     _check(viz.attention_over_time(torch.softmax(torch.randn(8), 0)), 1)
     _check(viz.attention_over_time(torch.rand(3, 8), query_labels=["q0", "q1", "q2"]), 2)
-    fig = _check(viz.dependency_matrix(torch.rand(4, 4), row_names=["a", "b", "c", "d"], center=0.5), 2)
+    fig = _check(viz.plot_dependency_matrix(torch.rand(4, 4), row_names=["a", "b", "c", "d"], center=0.5), 2)
     assert [t.get_text() for t in fig.axes[0].get_yticklabels()] == ["a", "b", "c", "d"]
     with pytest.raises(ValueError, match="2-D"):
-        viz.dependency_matrix(torch.rand(4))
+        viz.plot_dependency_matrix(torch.rand(4))
 
 
 def test_param_table_and_plot():

@@ -7,19 +7,14 @@ https://arxiv.org/abs/2603.01743 (the forward and backward analyses of its poste
 Because AGA's queries and keys are action vectors, its attention can be asked questions without
 any video:
 
-    dependency_matrix    forward analysis. M[a, b] = mean_h softmax_{b ∈ C}( Q^h(a) · K^h(b) / sqrt(d_h) )
-                         with Q^h(a) = head h of W_Q RMS(E_Q(onehot a)), K^h(b) likewise with
-                         W_K, E_K: which candidate past action b the model links to a current
-                         action a. Rows are distributions over the candidate set C. Only the
-                         weights are involved (no values, no frames).
+    dependency_matrix    forward analysis (defined in :mod:`lecturekit.analysis.dependency`, with
+                         its check against a grammar, ``dependency_grammar_correlation``): which
+                         candidate past action b the model links to a current action a.
     counterfactual_past  backward analysis. For one real clip, the past-prediction slots that
                          step t reads (its keys, and through the EMA its query) become free
                          variables; gradient descent makes the frozen model predict a chosen
                          action at t; the top-k actions of the optimised slots are "the past that
                          would have led there". Frame embeddings (values) and e_t stay fixed.
-    dependency_grammar_correlation
-                         the check of the forward analysis against a known grammar: Spearman's
-                         rho between M[a, b] and P(next = a | previous = b).
     lagged_transitions   the same check further back: P(next = a | the action ``lag`` steps
                          before = b), for the longer-range dependency of
                          ``ToyKitchens(long_range=True)``.
@@ -59,74 +54,8 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from ..models.aga import AGA
+from .dependency import check_action_guided, dependency_grammar_correlation, dependency_matrix, eval_mode
 from .stats import paired_difference_test, spearman
-
-
-def _check_action_guided(model, what: str) -> None:
-    if not isinstance(model, AGA):
-        raise TypeError(f"{what}: expected a lecturekit.models.aga.AGA, got {type(model).__name__}")
-    if model.attention != "action":
-        raise ValueError(f"{what}: expected an action-guided model (attention='action'), got attention="
-                         f"{model.attention!r}; the pixel baseline has no action queries or keys")
-
-
-def _ids(ids, k: int, name: str) -> Tensor:
-    if ids is None:
-        return torch.arange(k)
-    t = torch.as_tensor(ids, dtype=torch.long).reshape(-1)
-    if t.numel() == 0 or t.min() < 0 or t.max() >= k:
-        raise ValueError(f"{name}: expected a non-empty list of action ids in [0, {k}), got {t.tolist()}")
-    return t
-
-
-class _eval_mode:
-    """Put a model in eval mode for a block and restore its previous mode afterwards."""
-
-    def __init__(self, model):
-        self.model, self.was = model, model.training
-
-    def __enter__(self):
-        self.model.eval()
-
-    def __exit__(self, *exc):
-        self.model.train(self.was)
-
-
-@torch.no_grad()
-def dependency_matrix(model: AGA, queries: Sequence[int] | Tensor | None = None,
-                      candidates: Sequence[int] | Tensor | None = None, *, reduce: str = "mean_of_softmax") -> Tensor:
-    """The action-dependency matrix of a trained AGA (forward analysis).
-
-    Args:
-        model: an action-guided :class:`~lecturekit.models.aga.AGA`.
-        queries: current actions a (rows); default all K.
-        candidates: candidate past actions b (columns, the set C); default all K.
-        reduce: "mean_of_softmax" (softmax over C per head, then mean over heads) or
-            "softmax_of_mean" (mean of the head scores, then softmax over C).
-
-    Returns:
-        M (len(queries), len(candidates)), every row a distribution over the candidates.
-
-    Example:
-        >>> model = AGA(feat_in=8, num_classes=6, hidden=16, heads=2)
-        >>> m = dependency_matrix(model, [0, 1], [2, 3, 4])        # (2, 3)
-        >>> torch.allclose(m.sum(1), torch.ones(2))
-        True
-    """
-    _check_action_guided(model, "dependency_matrix")
-    if reduce not in ("mean_of_softmax", "softmax_of_mean"):
-        raise ValueError(f"reduce: expected 'mean_of_softmax' or 'softmax_of_mean', got {reduce!r}")
-    k = model.num_classes
-    qi, ci = _ids(queries, k, "queries"), _ids(candidates, k, "candidates")
-    param = next(model.parameters())
-    eye = torch.eye(k, device=param.device, dtype=param.dtype)
-    with _eval_mode(model):
-        q = model.query_encoder(eye[qi.to(param.device)])                   # (Nq, d)   E_Q(onehot a)
-        c = model.key_encoder(eye[ci.to(param.device)])                     # (Nc, d)   E_K(onehot b)
-        scores = model.retrieve.scores(q, c[None]).float()                  # (Nq, heads, Nc)
-    if reduce == "mean_of_softmax":
-        return scores.softmax(-1).mean(1)
-    return scores.mean(1).softmax(-1)
 
 
 @dataclass
@@ -185,7 +114,7 @@ def counterfactual_past(model: AGA, clip: Tensor, target: int, *, step: int = -1
         k: how many top actions to report per slot.
         patience: stop once the target is predicted and every slot's top-k has been stable this long.
     """
-    _check_action_guided(model, "counterfactual_past")
+    check_action_guided(model, "counterfactual_past")
     if clip.dim() == 2:
         clip = clip[None]
     if clip.dim() != 3 or clip.shape[0] != 1:
@@ -193,7 +122,7 @@ def counterfactual_past(model: AGA, clip: Tensor, target: int, *, step: int = -1
     if not 0 <= int(target) < model.num_classes:
         raise ValueError(f"target: expected an action id in [0, {model.num_classes}), got {target}")
     target = int(target)
-    with _eval_mode(model):
+    with eval_mode(model):
         with torch.no_grad():
             memory = model.memory_at(clip, step)
             logits = _predict(model, memory, memory.keys)
@@ -230,43 +159,6 @@ def counterfactual_past(model: AGA, clip: Tensor, target: int, *, step: int = -1
 
 
 # ----------------------------------------------------------------------------- checkable claims
-def dependency_grammar_correlation(dependency, transitions, *, exclude_diagonal: bool = False) -> float:
-    """How well a dependency matrix ranks action pairs like the true grammar does (Spearman).
-
-    The dependency matrix links a current action a (row) to a candidate past action b
-    (column); the grammar says how likely a follows b. So entry M[a, b] is paired with
-    P(next = a | previous = b) = ``transitions[b, a]`` and the rank correlation of all pairs
-    is returned.
-
-    Args:
-        dependency: M (A, A) from :func:`dependency_matrix` (all queries x all candidates), or
-            an action-guided AGA whose full matrix is computed here (``reduce`` default).
-        transitions: P (A, A), row b = P(next action | previous action b), e.g.
-            ``ToyKitchens.transition_matrix("train")``.
-        exclude_diagonal: leave out the pairs a = b (repeats).
-
-    Returns:
-        Spearman's rho over the A*A (or A*(A-1)) pairs.
-
-    Example:
-        >>> p = torch.tensor([[0.1, 0.9], [0.6, 0.4]])             # P(next | previous)
-        >>> round(dependency_grammar_correlation(p.T, p), 12)        # M[a, b] = P[b, a]
-        1.0
-    """
-    if isinstance(dependency, torch.nn.Module):
-        dependency = dependency_matrix(dependency)
-    m = torch.as_tensor(dependency, dtype=torch.float64).cpu()
-    p = torch.as_tensor(transitions, dtype=torch.float64).cpu()
-    if m.dim() != 2 or m.shape[0] != m.shape[1] or p.shape != m.shape:
-        raise ValueError(f"expected a square dependency matrix (A, A) and transitions of the same shape, "
-                         f"got {tuple(m.shape)} and {tuple(p.shape)}")
-    pairs = p.T                                                               # pairs[a, b] = P(a | b)
-    if exclude_diagonal:
-        keep = ~torch.eye(m.shape[0], dtype=torch.bool)
-        return spearman(m[keep], pairs[keep])
-    return spearman(m, pairs)
-
-
 def lagged_transitions(world, split: str = "train", *, lag: int = 2, videos: int = 20_000, seed: int = 0) -> np.ndarray:
     """P(next = a | the action ``lag`` steps before it = b) of a ToyKitchens world: (A, A), row b.
 
@@ -357,7 +249,7 @@ def counterfactual_success(model: AGA, features: Tensor, targets, *, mask=None, 
     Returns:
         A :class:`CounterfactualSummary` (``fraction`` = share of searched windows reached).
     """
-    _check_action_guided(model, "counterfactual_success")
+    check_action_guided(model, "counterfactual_success")
     if features.dim() != 3 or features.shape[1] < 2:
         raise ValueError(f"features: expected (N, T, D) with T >= 2, got shape {tuple(features.shape)}")
     n = features.shape[0]
@@ -384,7 +276,7 @@ def gate_trace(model: AGA, x: Tensor) -> Tensor:
         raise TypeError(f"gate_trace: expected a lecturekit.models.aga.AGA, got {type(model).__name__}")
     if model.gate is None:
         raise ValueError("gate_trace: expected a model with a gate (gate=True), got gate=False")
-    with _eval_mode(model):
+    with eval_mode(model):
         return model.forward_all(x).gates.float().mean(-1)                  # (B, T)
 
 
@@ -401,8 +293,8 @@ def attention_by_action(model: AGA, features: Tensor, next_actions, slot_actions
     explains. Entries of pairs never seen are NaN. Also returns ``entropy``: the mean normalised
     entropy of the (head-mean) weights (1 = uniform).
     """
-    _check_action_guided(model, "attention_by_action")
-    with _eval_mode(model), torch.no_grad():
+    check_action_guided(model, "attention_by_action")
+    with eval_mode(model), torch.no_grad():
         att = model.forward_all(features).attention[:, :, -1, :-1].mean(1).double().cpu()     # (N, T-1)
     nxt = np.asarray(next_actions).reshape(-1)
     slots = np.asarray(slot_actions)[:, : att.shape[1]]
@@ -428,7 +320,7 @@ def dependency_study(seeds: Sequence[int] = (0, 1, 2, 3, 4), *, world_seed: int 
                      aux_weight: float = 1.0, aux_labels: str = "frame_action_ahead", encoder: str | None = None,
                      counterfactual_windows: int | None = 0, counterfactual_search: dict | None = None,
                      lag_videos: int = 20_000, log=None) -> dict:
-    """Issue 14.5 measured: does the dependency matrix of a trained AGA recover the grammar?
+    """Does the dependency matrix of a trained AGA recover the grammar of the world it was trained on?
 
     One world ``ToyKitchens(seed=world_seed, **world_kwargs)``, its anticipation windows
     (tau_a = 1 s, ``tau_o``, ``frames``; AGA's memory holds the whole window, ``order=frames``)
@@ -768,6 +660,6 @@ def summarize_generalisation(result: dict) -> dict:
 
 __all__ = ["Counterfactual", "CounterfactualSummary", "GENERALISATION_WORLD", "aga_generalisation",
            "attention_by_action", "counterfactual_past", "counterfactual_success", "cue_consistent_mass",
-           "cue_visible", "dependency_grammar_correlation", "dependency_matrix", "dependency_study", "gate_trace",
+           "cue_visible", "dependency_study", "gate_trace",
            "lagged_transitions", "linear_probe", "non_degenerate_windows", "summarize_dependency",
            "summarize_generalisation"]

@@ -65,10 +65,11 @@ from torch import Tensor, nn
 from ..data.baselines import NGram, bayes_next_action, ngram_next_action
 from ..layers.shapes import check_sequence, check_video
 from ..losses import cross_entropy_per_step
-from ..metrics.classification import epic_subsets, marginalize, mean_topk_recall, tail_classes, topk_accuracy
+from ..data.ek100 import HEAD_COVERAGE, class_counts, tail_classes
+from ..metrics.classification import epic_subsets, marginalize, mean_topk_recall, topk_accuracy
 from ..models import build_model
 from ..train import fit, seed_everything
-from .aga import dependency_grammar_correlation
+from .dependency import dependency_grammar_correlation
 
 __all__ = [
     "FEATURE_MODELS",
@@ -241,9 +242,10 @@ class EpicTails:
     actions: np.ndarray
 
 
-def epic_tails(train_labels: Mapping[str, np.ndarray], coverage: float = 0.8) -> EpicTails:
-    """Tail verbs / nouns / actions of the training rows (``metrics.tail_classes``)."""
-    return EpicTails(*(tail_classes(np.asarray(train_labels[k]), coverage) for k in ("verb", "noun", "action")))
+def epic_tails(train_labels: Mapping[str, np.ndarray], coverage: float = HEAD_COVERAGE) -> EpicTails:
+    """Tail verbs / nouns / actions of the training rows (:func:`lecturekit.data.ek100.tail_classes`)."""
+    return EpicTails(*(np.asarray(tail_classes(class_counts(train_labels[k]), coverage), dtype=np.int64)
+                       for k in ("verb", "noun", "action")))
 
 
 def score_anticipation(action_probs, labels: Mapping[str, np.ndarray], actions_table, tails: EpicTails,
@@ -445,7 +447,7 @@ class ObservedActionAux(nn.Module):
             raise ValueError(f"aux_weight: expected > 0, got {weight}")
         self.head, self.weight = head, float(weight)
         if head.name == "rulstm":
-            hidden, num_classes = head.model.hidden, head.model.classifier[-1].out_features
+            hidden, num_classes = head.model.hidden, head.model.head[-1].out_features
             self.aux = nn.Sequential(nn.LayerNorm(hidden), nn.Linear(hidden, num_classes))
         else:
             self.aux = None
@@ -557,7 +559,7 @@ def run_benchmark(world, data: Mapping[str, AnticipationData], models: Sequence[
     aux_weight=aux_weight)``, :class:`ObservedActionAux`); ``epochs`` / ``seeds_for`` /
     ``model_kwargs`` are looked up under the row name.
     For the action-guided AGA rows each seed's ``train`` entry also holds ``dependency_spearman``:
-    :func:`lecturekit.analysis.aga.dependency_grammar_correlation` of the trained model against
+    :func:`lecturekit.analysis.dependency.dependency_grammar_correlation` of the trained model against
     the world's true transitions (``world.transition_matrix("train")``).
     Returns ``{"rows": {row name: {"scores": [per-seed score dicts], "kind", "seeds", "train": [...]}},
     "tails": {...}, "settings": {...}}``.

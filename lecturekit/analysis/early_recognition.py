@@ -134,7 +134,7 @@ def train_early(loss: str, train: EarlyData, num_classes: int, *, seed: int = 0,
     fn = EARLY_LOSSES[loss][0]
     c, a, y = train
     torch.manual_seed(seed)
-    model = TwoStageLSTM(c.shape[-1], a.shape[-1], num_classes, hidden=hidden, dropout=dropout)
+    model = TwoStageLSTM(num_classes, context_dim=c.shape[-1], action_dim=a.shape[-1], hidden=hidden, dropout=dropout)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     order = torch.Generator().manual_seed(seed)
     model.train()
@@ -160,11 +160,12 @@ def early_accuracy(model: TwoStageLSTM, data: EarlyData, *, pooled: bool = False
     return (scores.argmax(-1) == data.label[:, None]).float().mean(0).numpy().astype(np.float64)
 
 
-def run_early_recognition(data: Mapping[str, EarlyData], *, losses_: Sequence[str] = tuple(EARLY_LOSSES),
+def run_early_recognition(data: Mapping[str, EarlyData], *, loss_names: Sequence[str] = tuple(EARLY_LOSSES),
                           seeds: Sequence[int] = (0, 1, 2, 3, 4), epochs: int = 40,
                           eval_splits: Sequence[str] = ("val", "test"), num_classes: int | None = None,
                           log: Callable[[str], None] | None = None, **train_kwargs) -> dict:
-    """Fig. 5 and Fig. 6 of MS-LSTM on ``data``: for every loss and seed, train on ``data["train"]``
+    """Fig. 5 and Fig. 6 of MS-LSTM on ``data``: for every loss named in ``loss_names`` (keys of
+    :data:`EARLY_LOSSES`) and seed, train on ``data["train"]``
     and record the raw and the pooled accuracy curves on each evaluation split.
 
     Returns ``{"fractions": [...], "curves": {loss: {split: {"raw": [[per step] per seed],
@@ -175,14 +176,14 @@ def run_early_recognition(data: Mapping[str, EarlyData], *, losses_: Sequence[st
     missing = [s for s in eval_splits if s not in data]
     if missing:
         raise ValueError(f"data: evaluation split(s) {missing} not loaded, have {sorted(data)}")
-    unknown = [n for n in losses_ if n not in EARLY_LOSSES]
+    unknown = [n for n in loss_names if n not in EARLY_LOSSES]
     if unknown:
-        raise ValueError(f"losses: unknown {unknown}; expected names from {sorted(EARLY_LOSSES)}")
+        raise ValueError(f"loss_names: unknown {unknown}; expected names from {sorted(EARLY_LOSSES)}")
     if num_classes is None:
         num_classes = int(max(int(d.label.max()) for d in data.values())) + 1
-    curves: dict = {n: {s: {"raw": [], "pooled": []} for s in eval_splits} for n in losses_}
-    seconds: dict = {n: [] for n in losses_}
-    for name in losses_:
+    curves: dict = {n: {s: {"raw": [], "pooled": []} for s in eval_splits} for n in loss_names}
+    seconds: dict = {n: [] for n in loss_names}
+    for name in loss_names:
         for seed in seeds:
             start = time.process_time()
             model = train_early(name, data["train"], num_classes, seed=seed, epochs=epochs, **train_kwargs)

@@ -1,6 +1,6 @@
 """Parameters, FLOPs and latency of a model: the numbers behind "3×3×3 convs are expensive".
 
-The convention, stated once (RECOGNITION.md §0):
+The convention, stated once:
 
     1 multiply-accumulate (MAC) = 2 floating-point operations (FLOPs)
 
@@ -126,6 +126,23 @@ def format_flop_table(rows: list[dict], unit: str = "G") -> str:
     return "\n".join(lines)
 
 
+def conv3d_cost(cin: int, cout: int, kernel: Sequence[int], output: Sequence[int], bias: bool = True) -> tuple[int, int]:
+    """(parameters, FLOPs) of ``nn.Conv3d(cin, cout, kernel, bias=bias)`` producing an output of
+    ``output`` = (T, H, W) positions for one clip, measured by :func:`count_params` and
+    :func:`count_flops` on the meta device (nothing is allocated, so paper-sized layers are free).
+
+    Example (C3D's conv1a, 3 -> 64 channels, 3x3x3, output 16x112x112):
+        >>> conv3d_cost(3, 64, (3, 3, 3), (16, 112, 112))
+        (5248, 2080899072)
+    """
+    kt, kh, kw = kernel
+    t, h, w = output
+    with torch.device("meta"):
+        conv = nn.Conv3d(cin, cout, (kt, kh, kw), bias=bias)
+        x = torch.zeros(1, cin, t + kt - 1, h + kh - 1, w + kw - 1)
+    return count_params(conv), count_flops(conv, x)
+
+
 def latency(model: nn.Module, x: Tensor | Sequence, repeats: int = 10, warmup: int = 2) -> float:
     """Median wall-clock seconds of one forward pass (``torch.no_grad``), after ``warmup`` calls.
 
@@ -152,4 +169,4 @@ def latency(model: nn.Module, x: Tensor | Sequence, repeats: int = 10, warmup: i
     return statistics.median(times)
 
 
-__all__ = ["count_flops", "count_macs", "count_params", "flop_table", "format_flop_table", "latency"]
+__all__ = ["conv3d_cost", "count_flops", "count_macs", "count_params", "flop_table", "format_flop_table", "latency"]

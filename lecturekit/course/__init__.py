@@ -4,8 +4,8 @@ The top floor: it may import anything of lecturekit; nothing imports it.
 
 Students use the checks in their notebooks::
 
-    from lecturekit.course import check_temporal_shift
-    check_temporal_shift(temporal_shift)           # prints a verdict, returns a CheckResult
+    from lecturekit.course import check
+    check("04.1", temporal_shift)                  # prints a verdict, returns a CheckResult
 
 Instructors use the command line (``python -m lecturekit.course --help``):
 ``execute`` (store notebook outputs), ``build-exercises`` (solutions/ -> exercises/, ``--check``
@@ -13,9 +13,10 @@ for drift and leaks) and ``grade`` (a folder of submissions -> CSV) and ``robust
 measured over training seeds and thread counts).
 """
 
+from .checking import Case, Check, CheckResult, Mistake
+from .checks import CHECKS, check, check_temporal_shift, check_topk_accuracy, get_check
 from .claims import claim, required_margin
-from .checking import CHECKS, Case, Check, CheckResult, Mistake, check, get_check, register_check
-from .checks import check_temporal_shift, check_topk_accuracy
+from .failures import CheckFailed, ClaimFailed
 
 
 def build_exercises(*args, **kwargs):
@@ -32,6 +33,6 @@ def grade(*args, **kwargs):
     return _grade(*args, **kwargs)
 
 
-__all__ = ["CHECKS", "Case", "Check", "CheckResult", "Mistake", "build_exercises", "check",
-           "check_temporal_shift", "check_topk_accuracy", "claim", "get_check", "grade", "register_check",
+__all__ = ["CHECKS", "Case", "Check", "CheckFailed", "CheckResult", "ClaimFailed", "Mistake", "build_exercises",
+           "check", "check_temporal_shift", "check_topk_accuracy", "claim", "get_check", "grade",
            "required_margin"]

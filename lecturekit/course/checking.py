@@ -1,12 +1,12 @@
 """The check framework: compare a student's function with the library's reference implementation.
 
-A *check* is a small declarative record (:class:`Check`) registered under an exercise id
-("04.1") and the name of the function the student writes ("temporal_shift"). Running it
+A *check* is a small declarative record (:class:`Check`) for one exercise id ("04.1") and the
+name of the function the student writes ("temporal_shift"); the table of all of them is
+:data:`lecturekit.course.checks.CHECKS`. Running a check
 
 1. builds the test cases from a fixed seed (random inputs plus hand-picked edge cases, including
    the shapes students typically get wrong),
-2. computes the expected output of each case with the library's reference (resolved lazily from
-   a ``"module:attribute"`` path, so nothing is imported before it is needed),
+2. computes the expected output of each case with the reference, a function of the library,
 3. calls the candidate on a private copy of each case's inputs, catching every exception,
 4. compares output type, shape, dtype and values within the check's tolerance, and verifies
    that no input was modified in place,
@@ -17,15 +17,17 @@ A *check* is a small declarative record (:class:`Check`) registered under an exe
 A wrong answer never raises (``result.passed`` is False); ``assert_pass=True`` turns a failure
 into an ``AssertionError`` so that solution notebooks fail loudly in CI.
 
-Adding a check is a few lines (see ``checks.py`` for two complete examples)::
+A check in a few lines (``lecturekit/course/checks/nb04.py`` holds the complete one)::
 
     def _cases(g):                                 # g: a seeded torch.Generator
-        x = torch.randn(2, 5, generator=g)
-        return [Case("random (2, 5)", (x,)), Case("a single row", (x[:1],), hint="...")]
+        x = torch.randn(2, 8, 4, 3, 3, generator=g)
+        return [Case("random video", (x,)), Case("T = 1: a single frame", (x[:, :, :1],), hint="...")]
 
-    register_check(Check(exercise="05.1", name="segment_consensus", title="Segment consensus",
-                         reference="lecturekit.models.tsn:segment_consensus", cases=_cases,
-                         atol=1e-6, hint="average over the segment axis"))
+    TEMPORAL_SHIFT = Check(exercise="04.1", name="temporal_shift", title="Temporal shift",
+                           reference=temporal_shift,  # lecturekit.layers.temporal_shift
+                           cases=_cases, arg_names=("x",), atol=0.0, rtol=0.0, hint="...")
+
+and one row ``"04.1": nb04.TEMPORAL_SHIFT`` in the table.
 
 The instructor's grader (``grading.py``) runs the student's function in a separate process and
 evaluates the outputs it sends back with the same :func:`evaluate` in the grader's own process,
@@ -34,7 +36,6 @@ against the grader's own copy of the reference.
 
 from __future__ import annotations
 
-import importlib
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -82,8 +83,7 @@ class Check:
         exercise: the exercise id, "NN.M" (NN = notebook number).
         name: the name of the function students define (the grader looks it up by this name).
         title: the exercise title, as in its markdown heading.
-        reference: the reference implementation, ``"package.module:function"`` (resolved on first
-            use) or a callable.
+        reference: the reference implementation, a function of the library.
         cases: ``cases(generator) -> list[Case]``; the generator is seeded, so cases are the
             same on every run and every machine.
         arg_names: names of the positional arguments, used in messages ("x", "scores").
@@ -102,7 +102,7 @@ class Check:
     exercise: str
     name: str
     title: str
-    reference: str | Callable
+    reference: Callable
     cases: Callable[[torch.Generator], list[Case]]
     arg_names: tuple[str, ...] = ()
     axes: str = ""
@@ -112,14 +112,6 @@ class Check:
     mistakes: tuple[Mistake, ...] = ()
     hint: str = ""
     answer: bool = False
-
-    def resolve_reference(self) -> Callable:
-        """The reference function (imported now if given as ``"module:attribute"``)."""
-        if callable(self.reference):
-            return self.reference
-        module_name, _, attr = self.reference.partition(":")
-        module = importlib.import_module(module_name)
-        return getattr(module, attr)
 
     def make_cases(self, seed: int = 0) -> list[Case]:
         return list(self.cases(torch.Generator().manual_seed(seed)))
@@ -169,31 +161,6 @@ class CheckResult:
 
     def __str__(self) -> str:
         return self.message
-
-
-# --------------------------------------------------------------------------- registry
-CHECKS: dict[str, Check] = {}
-
-
-def register_check(spec: Check) -> Check:
-    """Register ``spec`` under its exercise id (re-registering an id replaces it)."""
-    if not isinstance(spec, Check):
-        raise TypeError(f"register_check: expected a Check, got {type(spec).__name__}")
-    CHECKS[spec.exercise] = spec
-    return spec
-
-
-def get_check(exercise: str) -> Check:
-    """The check of an exercise, by id ("04.1") or by function name ("temporal_shift")."""
-    from . import checks as _builtin  # noqa: F401  (registers the course's checks)
-
-    if exercise in CHECKS:
-        return CHECKS[exercise]
-    by_name = [c for c in CHECKS.values() if c.name == exercise]
-    if len(by_name) == 1:
-        return by_name[0]
-    known = ", ".join(f"{c.exercise} ({c.name})" for c in sorted(CHECKS.values(), key=lambda c: c.exercise))
-    raise KeyError(f"no check registered for exercise {exercise!r}; known: {known}")
 
 
 def answer_candidate(value: Any) -> Callable[[], Any]:
@@ -412,7 +379,7 @@ def describe_case(spec: Check, case: Case) -> str:
 # --------------------------------------------------------------------------- evaluation
 def expected_outputs(spec: Check, cases: list[Case]) -> list[Any]:
     """The reference's outputs, as plain data (the reference runs on private copies)."""
-    reference = spec.resolve_reference()
+    reference = spec.reference
     return [to_plain(reference(*_clone(c.args), **_clone(c.kwargs))) for c in cases]
 
 
@@ -515,11 +482,7 @@ def run_check(spec: Check, candidate: Any, *, seed: int = 0) -> CheckResult:
         candidate = answer_candidate(candidate)
     if not callable(candidate):
         return error_result(spec, MISSING, f"expected a function {spec.name}(...), got {describe(candidate)}")
-    try:
-        reference = spec.resolve_reference()
-    except (ImportError, AttributeError) as err:
-        return error_result(spec, ERROR, f"the reference {spec.reference} is not available in this "
-                                         f"lecturekit installation ({type(err).__name__}); update lecturekit")
+    reference = spec.reference
     if candidate is reference or getattr(candidate, "__wrapped__", None) is reference:
         return _result(spec, FAILED, [f"FAILED  Exercise {spec.exercise} ({spec.name}): that is lecturekit's own "
                                       "reference implementation; the exercise is to write it yourself."],
@@ -535,74 +498,5 @@ def run_check(spec: Check, candidate: Any, *, seed: int = 0) -> CheckResult:
     return evaluate(spec, cases, expected, outcomes)
 
 
-class CheckFailed(AssertionError):
-    """Raised by ``check(..., assert_pass=True)`` when the check does not pass."""
-
-
-def _without_hidden_frames(tb):
-    """The traceback ``tb`` without the frames that set ``__tracebackhide__`` (kept whole if that
-    would leave nothing)."""
-    kept = []
-    while tb is not None:
-        if not tb.tb_frame.f_locals.get("__tracebackhide__", False):
-            kept.append(tb)
-        tb = tb.tb_next
-    first = None
-    for entry in reversed(kept):
-        entry.tb_next = first
-        first = entry
-    return first
-
-
-def _show_failures_without_library_frames() -> None:
-    """In IPython / Jupyter, show a failed check as the verdict plus the student's own line.
-
-    IPython skips frames that set ``__tracebackhide__``, except the frame that raised, which is
-    always in the library. A handler for :class:`CheckFailed` drops those frames and shows the
-    rest the usual way (the cell still fails, so CI still sees it). Registered only when no other
-    custom exception handler is set (IPython has a single slot)."""
-    try:
-        from IPython import get_ipython
-    except ImportError:  # pragma: no cover - IPython is a dependency
-        return
-    shell = get_ipython()
-    if shell is None or not hasattr(shell, "set_custom_exc"):
-        return
-    if getattr(shell, "custom_exceptions", ()) not in ((), (CheckFailed,)):
-        return
-
-    def handler(self, etype, value, tb, tb_offset=None):
-        self.showtraceback((etype, value, _without_hidden_frames(tb)), tb_offset=tb_offset)
-
-    shell.set_custom_exc((CheckFailed,), handler)
-
-
-def check(exercise: str, candidate: Any, *, assert_pass: bool = False, verbose: bool = True,
-          seed: int = 0) -> CheckResult:
-    """Check a student's function against the reference of ``exercise`` and print the verdict.
-
-    Args:
-        exercise: the exercise id ("04.1") or the function's name ("temporal_shift").
-        candidate: the student's function (for an answer check: the student's answer).
-        assert_pass: raise ``AssertionError`` (:class:`CheckFailed`) when the check does not pass (solution notebooks
-            use this so CI fails loudly). Without it a wrong answer raises nothing.
-        verbose: print the verdict.
-        seed: seed of the random test inputs.
-
-    Returns:
-        a :class:`CheckResult` (``result.passed``, ``result.status``, ``result.first_failure``).
-    """
-    __tracebackhide__ = True  # noqa: F841 - IPython hides this frame: the student sees the message
-    result = run_check(get_check(exercise), candidate, seed=seed)
-    if verbose:
-        print(result.message)
-    if assert_pass and not result.passed:
-        _show_failures_without_library_frames()
-        raise CheckFailed(f"Exercise {result.exercise} ({result.name}): {result.summary}")
-    return result
-
-
-__all__ = ["CHECKS", "USES_REFERENCE", "Case", "Check", "CheckFailed", "CheckResult", "Mistake", "Outcome",
-           "answer_candidate", "call_candidate", "check",
-           "compare", "error_result", "evaluate", "expected_outputs", "get_check", "register_check",
-           "run_check", "to_plain"]
+__all__ = ["USES_REFERENCE", "Case", "Check", "CheckResult", "Mistake", "Outcome", "answer_candidate",
+           "call_candidate", "compare", "error_result", "evaluate", "expected_outputs", "run_check", "to_plain"]

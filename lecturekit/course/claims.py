@@ -26,39 +26,12 @@ import math
 import os
 import operator
 
+from .failures import ClaimFailed, show_failures_without_library_frames
+
 LOG_ENV = "LECTUREKIT_CLAIMS_LOG"
 RECORD_ONLY_ENV = "LECTUREKIT_CLAIMS_RECORD_ONLY"
 
 OPERATORS = {">": operator.gt, ">=": operator.ge, "<": operator.lt, "<=": operator.le}
-
-
-class ClaimFailed(AssertionError):
-    """Raised by :func:`claim` when the claim does not hold. An ``AssertionError``: nbval, CI and
-    the robustness command see a failing cell as before."""
-
-
-def _show_failures_without_library_frames() -> None:
-    """In IPython / Jupyter, show a failing claim (and a failing check) as the message plus the
-    student's own line: the handler of :mod:`.checking`, extended to :class:`ClaimFailed` (IPython
-    has a single custom-exception slot, shared with it; left alone when something else holds it)."""
-    try:
-        from IPython import get_ipython
-    except ImportError:  # pragma: no cover - IPython is a dependency
-        return
-    shell = get_ipython()
-    if shell is None or not hasattr(shell, "set_custom_exc"):
-        return
-    from .checking import CheckFailed, _without_hidden_frames
-
-    both = (CheckFailed, ClaimFailed)
-    current = tuple(getattr(shell, "custom_exceptions", ()))
-    if current == both or current not in ((), (CheckFailed,)):
-        return
-
-    def handler(self, etype, value, tb, tb_offset=None):
-        self.showtraceback((etype, value, _without_hidden_frames(tb)), tb_offset=tb_offset)
-
-    shell.set_custom_exc(both, handler)
 
 
 def required_margin(threshold: float) -> float:
@@ -94,7 +67,7 @@ def claim(name: str, value, op: str, threshold: float) -> float:
                                  "holds": holds}) + "\n")
     if not holds and os.environ.get(RECORD_ONLY_ENV, "") != "1":
         __tracebackhide__ = True  # noqa: F841 - the student sees the message and their own line
-        _show_failures_without_library_frames()
+        show_failures_without_library_frames()
         raise ClaimFailed(f"claim {name!r} does not hold: measured {value:.4f}, "
                           f"expected {op} {threshold:g}")
     return value

@@ -81,7 +81,8 @@ import torch
 
 from . import _worker
 from .checking import (ERROR, FAILED, MISSING, NOT_IMPLEMENTED, PASSED, TIMEOUT, USES_REFERENCE, CheckResult,
-                       Outcome, _clone, _one_line, error_result, evaluate, expected_outputs, get_check)
+                       Outcome, _clone, _one_line, error_result, evaluate, expected_outputs)
+from .checks import get_check
 from .exercises import HEADING_RE
 
 MANUAL = "manual"
@@ -288,7 +289,7 @@ def reference_code(spec, cases) -> set[tuple[str, int, str]]:
     the grading machinery are never part of it."""
     root = str(_PACKAGE.parent) + os.sep
     keys: set = set()
-    reference = spec.resolve_reference()
+    reference = spec.reference
     for fn in _functions_in(reference) or _functions_in(type(reference)):
         _code_keys(fn.__code__, keys, root)
     home = sys.modules.get(getattr(inspect.unwrap(reference), "__module__", None) or "")

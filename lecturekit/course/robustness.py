@@ -24,10 +24,8 @@ Together they stand in for the machines students use.
 from __future__ import annotations
 
 import configparser
-import datetime as _dt
 import json
 import os
-import platform
 import re
 import statistics
 import subprocess
@@ -37,7 +35,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from .claims import LOG_ENV, OPERATORS, RECORD_ONLY_ENV, required_margin
+from ..env import machine_info
+from .claims import LOG_ENV, RECORD_ONLY_ENV, required_margin
 
 DEFAULT_OUT = Path("data/results/claims_robustness.json")
 DEFAULT_SANITIZE = Path("tests/nbval/sanitize.cfg")
@@ -157,25 +156,6 @@ def _run_setting(path: Path, seed: int, threads: int, tmp: Path, timeout: int, c
         cache.mkdir(parents=True, exist_ok=True)
         kept.write_text(json.dumps(run))                  # a finished setting is never run again
     return run
-
-
-def machine_info() -> dict:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    import torch
-
-    info = {"date": _dt.date.today().isoformat(), "cpu": cpu, "cpu_count": os.cpu_count(),
-            "python": platform.python_version(), "torch": torch.__version__,
-            "device": os.environ.get("LECTUREKIT_DEVICE") or ("cuda" if torch.cuda.is_available() else "cpu")}
-    if info["device"].startswith("cuda") and torch.cuda.is_available():
-        info["gpu"] = torch.cuda.get_device_name()
-    return info
 
 
 _CLAIM_CALL = re.compile(r"""claim\(\s*(["'])(?P<name>[^"'{}]+?)\1\s*,.*?,\s*["'](?P<op>>=|<=|>|<)["']\s*,"""

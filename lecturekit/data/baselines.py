@@ -9,42 +9,19 @@
 
 The gap between them is what a long history (the latent recipe) adds; the gap between either
 and a video model is what the pixels add (the hand reaching, the objects on the counter).
-DATA_AND_METRICS.md 4.1, pitfall 6.
 
 Both return ``(N, num_actions)`` probability arrays aligned with an anticipation view
-(``ToyKitchens.anticipation``); :func:`topk_accuracy` scores them.
+(``ToyKitchens.anticipation``); score them with :func:`lecturekit.metrics.topk_accuracy`.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
-__all__ = ["NGram", "bayes_from_history", "bayes_next_action", "ngram_next_action", "tail_classes", "topk_accuracy"]
-
-
-def tail_classes(counts: Mapping[int, int], fraction: float = 0.2) -> list[int]:
-    """EK-100 tail classes of a ``class -> training count`` mapping: everything outside the
-    head, the shortest run of most frequent classes holding ``1 - fraction`` of the instances
-    (:func:`lecturekit.data.epic.tail_classes`, which this calls)."""
-    from .epic import tail_classes as _tail
-
-    return _tail(counts, fraction)
-
-
-def topk_accuracy(probs: np.ndarray, labels: np.ndarray, k: int = 1) -> float:
-    """Fraction of rows whose label is among the ``k`` highest probabilities.
-
-    Ties are broken by class id (stable sort), so constant scores are not a free pass.
-    """
-    probs = np.asarray(probs)
-    labels = np.asarray(labels)
-    if probs.ndim != 2 or labels.shape != (probs.shape[0],):
-        raise ValueError(f"expected probs (N, K) and labels (N,), got {probs.shape} and {labels.shape}")
-    top = np.argsort(-probs, axis=1, kind="stable")[:, :k]
-    return float((top == labels[:, None]).any(1).mean()) if len(labels) else float("nan")
+__all__ = ["NGram", "bayes_from_history", "bayes_next_action", "ngram_next_action"]
 
 
 def _check_view(view):

@@ -1,15 +1,12 @@
-"""EPIC-KITCHENS-100: the official annotation files and frame folders, read and written.
+"""EPIC-KITCHENS-100: the official annotation files and frame folders, and a reader for them.
 
 Dataset: D. Damen et al., "Rescaling Egocentric Vision: Collection, Pipeline and Challenges for
 EPIC-KITCHENS-100", IJCV 2022. https://arxiv.org/abs/2006.13256 . Annotations:
 github.com/epic-kitchens/epic-kitchens-100-annotations (CC BY-NC 4.0; nothing of them ships here).
 
-Two halves that agree on one format, so real EK-100 and an exported ToyKitchens world travel
-through the same code path:
-
-* :func:`write_epic_layout` writes videos (uint8 arrays) and annotation rows in the official layout;
-* :class:`EpicKitchens` reads that layout (real or exported) as recognition clips or anticipation
-  windows.
+:class:`EpicKitchens` reads the layout below as recognition clips or anticipation windows;
+:func:`lecturekit.data.epic_writer.write_epic_layout` writes it, so real EK-100 and an exported
+ToyKitchens world travel through the same reading code.
 
 The layout (the official one after extracting ``P01/rgb_frames/P01_01.tar``)::
 
@@ -30,33 +27,32 @@ Conventions kept from the official tools:
   the 50-fps videos and at 60 for all others (59.94, but also 29.97, 47.95 and 90 fps). Frame
   arithmetic is anchored at ``start_frame``, so 59.94 vs 60 is negligible (0.06 frame at 1 s);
   a larger mismatch is detected from the timestamps and corrected (``frame_rate_corrected``).
-* ``action_class = verb_class * 1000 + noun_class`` (the official evaluator's id); the contiguous
+* ``action_class = verb_class * 1000 + noun_class`` (the official evaluator's id,
+  :func:`lecturekit.data.ek100.action_class`); the contiguous
   ``action`` id is the row of ``actions.csv`` if present, else the index of the (verb, noun) pair
   in the sorted list of distinct pairs of the train and validation CSVs found (RULSTM's 3,806).
 * Tail classes: the smallest classes (fewest training instances) outside the head that holds
-  80 % of the training instances (:func:`tail_classes`). Unseen participants: from
+  80 % of the training instances (:func:`lecturekit.data.ek100.tail_classes`). Unseen participants: from
   ``EPIC_100_unseen_participant_ids_<split>.csv`` or the ``unseen`` argument.
 * Anticipation: observe ``[t_s - tau_a - tau_o, t_s - tau_a)``; see
   :func:`lecturekit.data.samplers.anticipation_indices` for the exact frame rule.
 
-Pillow is imported only when frames are read or written. No pandas: the ``csv`` module.
+Pillow is imported only when frames are read. No pandas: the ``csv`` module.
 """
 
 from __future__ import annotations
 
 import csv
-import io
 import math
 import re
-from collections import Counter
 from collections.abc import Mapping, Sequence
-from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch import Tensor
 
+from .ek100 import action_class, class_counts, tail_classes
 from .samplers import anticipation_indices, uniform_indices
 from .transforms import apply_transform
 
@@ -81,14 +77,6 @@ EPIC_COLUMNS = (
 #: The 8 columns of EPIC_100_test_timestamps.csv (no labels).
 EPIC_TEST_COLUMNS = EPIC_COLUMNS[:8]
 VIDEO_INFO_COLUMNS = ("video_id", "duration", "fps", "resolution")
-#: The official evaluator's action id: verb_class * ACTION_VERB_MULTIPLIER + noun_class.
-ACTION_VERB_MULTIPLIER = 1000
-#: Tail = smallest classes holding at most this share of the training instances.
-TAIL_FRACTION = 0.2
-#: JPEG quality of write_epic_layout (with 4:4:4 chroma). 100, not the ~90 of the real frames:
-#: on small synthetic frames with sharp colour edges quality 95 still errs by up to ~20 grey
-#: levels at edges, quality 100 by at most a few (numbers in tests/test_epic.py).
-JPEG_QUALITY = 100
 
 _SPLIT_FILES = {
     "train": "EPIC_100_train.csv",
@@ -109,11 +97,6 @@ def frame_name(index: int, ext: str = "jpg") -> str:
     if index < 1:
         raise ValueError(f"frame indices are 1-based, got {index}")
     return f"frame_{index:010d}.{ext}"
-
-
-def action_class(verb: int, noun: int) -> int:
-    """The official evaluator's action id ``verb * 1000 + noun``."""
-    return int(verb) * ACTION_VERB_MULTIPLIER + int(noun)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -145,48 +128,7 @@ def parse_timestamp(text: str) -> float:
 
 
 # ---------------------------------------------------------------------------------------------
-# tail classes
-
-
-def tail_classes(counts: Mapping[int, int], fraction: float = TAIL_FRACTION) -> list[int]:
-    """Tail classes as EK-100 defines them: the smallest classes holding ``fraction`` of instances.
-
-    ``counts`` maps class id -> number of training instances. The *head* is the shortest prefix of
-    the classes sorted by count (most frequent first, equal counts by increasing id) whose
-    instances reach ``1 - fraction`` (80 %) of the total; the tail is every other class with at
-    least one training instance (classes never seen in training are in neither list). This is the
-    rule of :func:`lecturekit.metrics.tail_classes` (which reproduces the official lists: 86 of
-    97 verbs, 228 of the 289 nouns seen in training), restated here because ``data`` imports
-    nothing above it. Exact rational arithmetic: no float rounding at the 80 % boundary.
-    Returns sorted ids.
-    """
-    if not 0 <= fraction <= 1:
-        raise ValueError(f"fraction must lie in [0, 1], got {fraction}")
-    if any(int(n) < 0 for n in counts.values()):
-        raise ValueError("class counts must be non-negative")
-    seen = sorted(((int(c), int(n)) for c, n in counts.items() if int(n) > 0), key=lambda cn: (-cn[1], cn[0]))
-    total = sum(n for _, n in seen)
-    need = (1 - Fraction(fraction).limit_denominator(10**6)) * total  # instances the head must hold
-    acc, n_head = 0, 0
-    for _, n in seen:
-        if acc >= need:
-            break
-        acc += n
-        n_head += 1
-    return sorted(c for c, _ in seen[n_head:])
-
-
-# ---------------------------------------------------------------------------------------------
-# CSV helpers
-
-
-def _write_csv(path: Path, columns: Sequence[str], rows: Sequence[Sequence]) -> None:
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(columns)
-    for r in rows:
-        w.writerow(r)
-    path.write_bytes(buf.getvalue().encode("utf-8"))
+# CSV
 
 
 def read_csv(path: str | Path, columns: Sequence[str] | None = None) -> list[dict[str, str]]:
@@ -208,202 +150,6 @@ def read_csv(path: str | Path, columns: Sequence[str] | None = None) -> list[dic
                     f"found {list(header)}"
                 )
         return list(reader)
-
-
-def _fmt_fps(fps: float) -> str:
-    return repr(float(fps))
-
-
-# ---------------------------------------------------------------------------------------------
-# writer
-
-
-def write_epic_layout(
-    root: str | Path,
-    videos: Mapping[str, np.ndarray],
-    rows: Sequence[Mapping],
-    fps: float | Mapping[str, float],
-    split: str = "train",
-    *,
-    quality: int = JPEG_QUALITY,
-    image_format: str = "jpg",
-    rgb_frames_dir: bool = True,
-    tail: bool | None = None,
-    unseen_participants: Sequence[str] | None = None,
-    verb_names: Sequence[str] | None = None,
-    noun_names: Sequence[str] | None = None,
-    actions: Sequence[tuple[int, int]] | None = None,
-    ignore_extra: bool = False,
-) -> Path:
-    """Write videos and annotation rows in the official EK-100 layout; return ``root``.
-
-    Args:
-        root: output folder (created). May already hold other splits: ``EPIC_100_video_info.csv``
-            is merged (rows of other videos are kept, sorted by video id).
-        videos: ``video_id -> uint8 array (T, H, W, 3)``; frame ``t`` (0-based in the array) is
-            written as ``frame_{t+1:010d}.jpg``.
-        rows: one dict per action segment. Required keys: ``video_id``, ``start_frame``,
-            ``stop_frame`` (1-based, inclusive), ``verb_class``, ``noun_class``. Optional (filled
-            in when absent): ``narration_id`` (``<video>_<running index>``), ``participant_id``
-            (the video id before the first ``_``), ``verb`` / ``noun`` (from ``verb_names`` /
-            ``noun_names`` or the class number), ``narration`` (``"verb noun"``), timestamps
-            (``frame / fps`` seconds, official formats), ``all_nouns`` / ``all_noun_classes``.
-            Other keys raise ``ValueError`` unless ``ignore_extra``.
-        fps: one frame rate for all videos or ``video_id -> fps``.
-        split: ``train`` / ``validation`` / ``test``; the test split is written as
-            ``EPIC_100_test_timestamps.csv`` with the 8 unlabelled columns.
-        quality: JPEG quality (default 100) with 4:4:4 chroma (no subsampling): the round trip
-            of ToyKitchens-like frames (flat colours, sharp edges) is near-exact, mean absolute
-            error about 0.3 and at most a few grey levels (tests/test_epic.py pins the bound).
-            Bytes are deterministic for a given Pillow/libjpeg build.
-        image_format: ``"jpg"`` (official) or ``"png"`` (lossless).
-        rgb_frames_dir: ``<P>/rgb_frames/<video>/`` (official download) or ``<P>/<video>/``.
-        tail: write ``EPIC_100_tail_verbs.csv`` / ``_tail_nouns.csv`` computed from these rows
-            (default: when ``split == "train"``).
-        unseen_participants: write ``EPIC_100_unseen_participant_ids_<split>.csv``.
-        verb_names, noun_names: class names; written as ``EPIC_100_verb_classes.csv`` /
-            ``EPIC_100_noun_classes.csv`` (``id, key, instances, category``).
-        actions: the action vocabulary as (verb, noun) pairs, written as ``actions.csv`` so the
-            contiguous action ids survive the round trip.
-    """
-    from PIL import Image  # lazily: Pillow only when frames are written
-
-    root = Path(root)
-    columns = EPIC_TEST_COLUMNS if split == "test" else EPIC_COLUMNS
-    annotation = annotation_file(split)
-    if image_format not in ("jpg", "png"):
-        raise ValueError(f"image_format must be 'jpg' or 'png', got {image_format!r}")
-    fps_of = dict(fps) if isinstance(fps, Mapping) else {v: float(fps) for v in videos}
-    for vid, arr in videos.items():
-        if not isinstance(arr, np.ndarray) or arr.dtype != np.uint8 or arr.ndim != 4 or arr.shape[-1] != 3:
-            got = f"{getattr(arr, 'dtype', type(arr).__name__)} {getattr(arr, 'shape', '')}"
-            raise ValueError(f"video {vid!r}: expected a uint8 array (T, H, W, 3), got {got}")
-        if vid not in fps_of or not fps_of[vid] > 0:
-            raise ValueError(f"video {vid!r}: no positive fps given")
-        if "_" not in vid:
-            raise ValueError(f"video id {vid!r} must look like '<participant>_<index>' (e.g. P01_01)")
-
-    # --- annotation rows --------------------------------------------------------------------
-    required = ("video_id", "start_frame", "stop_frame") + (() if split == "test" else ("verb_class", "noun_class"))
-    running: Counter = Counter()
-    out_rows = []
-    for i, r in enumerate(rows):
-        missing = [k for k in required if k not in r]
-        if missing:
-            raise ValueError(f"row {i}: missing key(s) {missing}")
-        extra = sorted(set(r) - set(EPIC_COLUMNS))
-        if extra and not ignore_extra:
-            raise ValueError(
-                f"row {i}: unknown key(s) {extra}; the EK-100 CSV has only the columns "
-                f"{list(EPIC_COLUMNS)} (pass ignore_extra=True to drop them)"
-            )
-        vid = str(r["video_id"])
-        if vid not in videos:
-            raise ValueError(f"row {i}: video {vid!r} is not among the videos given")
-        n_frames = videos[vid].shape[0]
-        start, stop = int(r["start_frame"]), int(r["stop_frame"])
-        if not 1 <= start <= stop <= n_frames:
-            raise ValueError(
-                f"row {i}: frames [{start}, {stop}] must satisfy 1 <= start <= stop <= {n_frames} "
-                f"(the frames of video {vid!r})"
-            )
-        f = fps_of[vid]
-        rec = {
-            "narration_id": r.get("narration_id", f"{vid}_{running[vid]}"),
-            "participant_id": r.get("participant_id", vid.split("_")[0]),
-            "video_id": vid,
-            "narration_timestamp": r.get("narration_timestamp", format_timestamp(start / f, 3)),
-            "start_timestamp": r.get("start_timestamp", format_timestamp(start / f)),
-            "stop_timestamp": r.get("stop_timestamp", format_timestamp(stop / f)),
-            "start_frame": start,
-            "stop_frame": stop,
-        }
-        running[vid] += 1
-        if split != "test":
-            vc, nc = int(r["verb_class"]), int(r["noun_class"])
-            verb = r.get("verb", verb_names[vc] if verb_names is not None else str(vc))
-            noun = r.get("noun", noun_names[nc] if noun_names is not None else str(nc))
-            rec.update(
-                narration=r.get("narration", f"{verb} {noun}"),
-                verb=verb,
-                verb_class=vc,
-                noun=noun,
-                noun_class=nc,
-                all_nouns=r.get("all_nouns", repr([noun])),
-                all_noun_classes=r.get("all_noun_classes", repr([nc])),
-            )
-        out_rows.append([rec[c] for c in columns])
-
-    root.mkdir(parents=True, exist_ok=True)
-    _write_csv(root / annotation, columns, out_rows)
-
-    # --- frames -------------------------------------------------------------------------------
-    for vid in sorted(videos):
-        arr = videos[vid]
-        folder = _video_dir(root, vid, rgb_frames_dir)
-        folder.mkdir(parents=True, exist_ok=True)
-        for t in range(arr.shape[0]):
-            img = Image.fromarray(np.ascontiguousarray(arr[t]), mode="RGB")
-            path = folder / frame_name(t + 1, image_format)
-            if image_format == "jpg":
-                img.save(path, format="JPEG", quality=int(quality), subsampling=0, optimize=False)
-            else:
-                img.save(path, format="PNG", optimize=False, compress_level=6)
-
-    # --- video info (merged with what is there) ------------------------------------------------
-    info_path = root / "EPIC_100_video_info.csv"
-    info = {}
-    if info_path.is_file():
-        for r in read_csv(info_path, VIDEO_INFO_COLUMNS):
-            info[r["video_id"]] = [r[c] for c in VIDEO_INFO_COLUMNS]
-    for vid, arr in videos.items():
-        t, h, w = arr.shape[:3]
-        info[vid] = [vid, repr(t / fps_of[vid]), _fmt_fps(fps_of[vid]), f"{w}x{h}"]
-    _write_csv(info_path, VIDEO_INFO_COLUMNS, [info[v] for v in sorted(info)])
-
-    # --- optional side files ------------------------------------------------------------------
-    if tail is None:
-        tail = split == "train"
-    if tail:
-        if split == "test":
-            raise ValueError("tail classes come from labelled training rows, not the test split")
-        for col, name in (("verb_class", "verb"), ("noun_class", "noun")):
-            counts = Counter(int(r[col]) for r in rows)
-            _write_csv(root / f"EPIC_100_tail_{name}s.csv", (name,), [[c] for c in tail_classes(counts)])
-    if unseen_participants is not None:
-        _write_csv(
-            root / f"EPIC_100_unseen_participant_ids_{split}.csv",
-            ("participant_id",),
-            [[p] for p in sorted(unseen_participants)],
-        )
-    for names, kind in ((verb_names, "verb"), (noun_names, "noun")):
-        if names is not None:
-            _write_csv(
-                root / f"EPIC_100_{kind}_classes.csv",
-                ("id", "key", "instances", "category"),
-                [[i, n, repr([n]), ""] for i, n in enumerate(names)],
-            )
-    if actions is not None:
-        pairs = [(int(v), int(n)) for v, n in actions]
-        if len(set(pairs)) != len(pairs):
-            raise ValueError("actions: the (verb, noun) pairs must be distinct")
-
-        def _name(names, c):
-            return names[c] if names is not None else str(c)
-
-        _write_csv(
-            root / "actions.csv",
-            ("id", "verb", "noun", "action"),
-            [[i, v, n, f"{_name(verb_names, v)} {_name(noun_names, n)}"] for i, (v, n) in enumerate(pairs)],
-        )
-    return root
-
-
-def _video_dir(root: Path, video_id: str, rgb_frames_dir: bool = True) -> Path:
-    participant = video_id.split("_")[0]
-    if rgb_frames_dir:
-        return root / participant / "rgb_frames" / video_id
-    return root / participant / video_id
 
 
 # ---------------------------------------------------------------------------------------------
@@ -510,23 +256,31 @@ class EpicKitchens(torch.utils.data.Dataset):
         self.frame_rate_corrected: dict[str, tuple[float, float]] = {}
         if fps is None:
             self._check_frame_rates(rows)
+        self._read_vocabularies(rows, labelled, unseen)
+        self.segments = self._make_segments(rows, labelled)
+        self._make_anticipation_windows()
+        self._dirs: dict[str, tuple[Path, str]] = {}
 
-        # vocabularies ---------------------------------------------------------------------------
+    # --- the steps of __init__ -----------------------------------------------------------------
+
+    def _read_vocabularies(self, rows, labelled: bool, unseen) -> None:
+        """Class names, the action vocabulary, the tail classes and the unseen participants."""
         self.verb_names = self._read_names("verb")
         self.noun_names = self._read_names("noun")
-        train_rows = rows if split == "train" else self._maybe_rows("train")
+        train_rows = rows if self.split == "train" else self._maybe_rows("train")
         self.actions = self._read_actions(rows if labelled else [], train_rows)
         self._action_id = {p: i for i, p in enumerate(self.actions)}
         self.tail_verbs = self._read_tail("verb", train_rows)
         self.tail_nouns = self._read_tail("noun", train_rows)
         if unseen is None:
-            f = self.root / f"EPIC_100_unseen_participant_ids_{split}.csv"
+            f = self.root / f"EPIC_100_unseen_participant_ids_{self.split}.csv"
             unseen = [r["participant_id"] for r in read_csv(f, ("participant_id",))] if f.is_file() else []
         self.unseen_participants = sorted(set(unseen))
 
-        # segments ----------------------------------------------------------------------------------
+    def _make_segments(self, rows, labelled: bool) -> list[dict]:
+        """One label dict per annotation row (counting clamped starts and unknown actions)."""
         participants = sorted({r["participant_id"] for r in rows})
-        self.segments: list[dict] = []
+        segments: list[dict] = []
         self.clamped_start_count = 0
         self.unknown_action_count = 0
         for r in rows:
@@ -542,7 +296,7 @@ class EpicKitchens(torch.utils.data.Dataset):
             pid = r["participant_id"]
             tv = labelled and self.tail_verbs is not None and verb in self.tail_verbs
             tn = labelled and self.tail_nouns is not None and noun in self.tail_nouns
-            self.segments.append(
+            segments.append(
                 {
                     "verb": verb,
                     "noun": noun,
@@ -561,28 +315,30 @@ class EpicKitchens(torch.utils.data.Dataset):
                     "tail_action": bool(tv or tn),
                 }
             )
+        return segments
 
-        # anticipation windows, computed once for all segments (vectorised) ------------------------
+    def _make_anticipation_windows(self) -> None:
+        """Anticipation mode: the frame indices of every segment's window, computed once (vectorised)."""
         self.too_early_count = self.clamped_window_count = 0
-        if mode == "anticipation" and self.segments:
-            missing = sorted({s["video"] for s in self.segments if s["video"] not in self._fps})
-            if missing:
-                raise ValueError(
-                    f"{self.root / 'EPIC_100_video_info.csv'}: no fps for video(s) {missing[:5]}"
-                    f"{' ...' if len(missing) > 5 else ''} (needed for anticipation)"
-                )
-            idx, early, clamped = anticipation_indices(
-                torch.tensor([s["start_frame"] for s in self.segments]),
-                torch.tensor([s["fps"] for s in self.segments], dtype=torch.float64),
-                self.frames,
-                self.tau_a,
-                self.tau_o,
+        if self.mode != "anticipation" or not self.segments:
+            return
+        missing = sorted({s["video"] for s in self.segments if s["video"] not in self._fps})
+        if missing:
+            raise ValueError(
+                f"{self.root / 'EPIC_100_video_info.csv'}: no fps for video(s) {missing[:5]}"
+                f"{' ...' if len(missing) > 5 else ''} (needed for anticipation)"
             )
-            self._windows = idx
-            self._too_early = early
-            self.too_early_count = int(early.sum())
-            self.clamped_window_count = int(clamped.sum())
-        self._dirs: dict[str, tuple[Path, str]] = {}
+        idx, early, clamped = anticipation_indices(
+            torch.tensor([s["start_frame"] for s in self.segments]),
+            torch.tensor([s["fps"] for s in self.segments], dtype=torch.float64),
+            self.frames,
+            self.tau_a,
+            self.tau_o,
+        )
+        self._windows = idx
+        self._too_early = early
+        self.too_early_count = int(early.sum())
+        self.clamped_window_count = int(clamped.sum())
 
     # --- reading the side files ---------------------------------------------------------------
 
@@ -660,7 +416,7 @@ class EpicKitchens(torch.utils.data.Dataset):
             return {int(r[kind]) for r in read_csv(f, (kind,))}
         if train_rows is None:
             return None  # no training CSV: tail flags unavailable (reported by summary())
-        return set(tail_classes(Counter(int(r[f"{kind}_class"]) for r in train_rows)))
+        return set(tail_classes(class_counts([int(r[f"{kind}_class"]) for r in train_rows])))
 
     # --- frames ---------------------------------------------------------------------------------
 

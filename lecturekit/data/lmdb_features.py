@@ -50,10 +50,10 @@ from .epic import (
     EPIC_TEST_COLUMNS,
     VIDEO_INFO_COLUMNS,
     EpicKitchens,
-    _write_csv,
     annotation_file,
     format_timestamp,
 )
+from .epic_writer import write_csv
 from .samplers import anticipation_indices
 
 #: Widths of RU-LSTM's EPIC-KITCHENS-100 features per modality.
@@ -479,10 +479,10 @@ def write_example_features(
     while len(pairs) < num_actions:
         pairs.add((int(rng.integers(num_verbs)), int(rng.integers(num_nouns))))
     actions = sorted(pairs)
-    _write_csv(root / "actions.csv", ("id", "verb", "noun", "action"),
+    write_csv(root / "actions.csv", ("id", "verb", "noun", "action"),
                [[i, v, n, f"verb{v} noun{n}"] for i, (v, n) in enumerate(actions)])
     for kind, k in (("verb", num_verbs), ("noun", num_nouns)):
-        _write_csv(root / f"EPIC_100_{kind}_classes.csv", ("id", "key", "instances", "category"),
+        write_csv(root / f"EPIC_100_{kind}_classes.csv", ("id", "key", "instances", "category"),
                    [[i, f"{kind}{i}", repr([f"{kind}{i}"]), ""] for i in range(k)])
     video_ids = [f"P{p:02d}_{v:02d}" for p, v in ((1 + i // 2, 1 + i % 2) for i in range(videos))]
     splits = {"train": video_ids[: max(1, videos // 2)], "validation": [], "test": []}
@@ -516,7 +516,7 @@ def write_example_features(
         info.append([vid, repr(float(seconds)), repr(float(fps)), "456x256"])
     for split, rs in rows.items():
         if rs or split != "test":
-            _write_csv(root / annotation_file(split), EPIC_TEST_COLUMNS if split == "test" else EPIC_COLUMNS, rs)
-    _write_csv(root / "EPIC_100_video_info.csv", VIDEO_INFO_COLUMNS, info)
+            write_csv(root / annotation_file(split), EPIC_TEST_COLUMNS if split == "test" else EPIC_COLUMNS, rs)
+    write_csv(root / "EPIC_100_video_info.csv", VIDEO_INFO_COLUMNS, info)
     path = write_lmdb_features(root / "features" / "rgb", feats)
     return {"annotations": root, "features": path, "width": width, "splits": splits}

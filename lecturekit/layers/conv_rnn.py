@@ -38,7 +38,7 @@ ConvGRU, two conventions that are NOT the same function (``convention=``)::
 
     "torch"  (torch.nn.GRU, TrajGRU):  r = σ(W_xr*X + W_hr*H + b_r),  z = σ(W_xz*X + W_hz*H + b_z)
              n = tanh(W_xn*X + b_xn + r ⊙ (W_hn*H + b_hn));    H_t = (1 − z) ⊙ n + z ⊙ H_{t-1}
-    "ballas" (Ballas et al., Eq. 4-7; Cho et al. 2014 up to z ↔ 1 − z):
+    "ballas" (the GRU-RCN equations of Ballas et al.; Cho et al. 2014 up to z ↔ 1 − z):
              h̃ = tanh(W_xn*X + b_xn + W_hn*(r ⊙ H) + b_hn);   H_t = (1 − z) ⊙ H_{t-1} + z ⊙ h̃
 
 The reset is applied after the recurrent convolution in "torch" and before it in "ballas",
@@ -195,7 +195,7 @@ class ConvGRUCell(nn.Module):
         if self.convention == "torch":
             n = torch.tanh(x_n + r * F.conv2d(h, w_h[2 * C:], b_h[2 * C:], padding=pad))
             h = (1 - z) * n + z * h
-        else:                                                        # Ballas et al. Eq. (6)-(7)
+        else:                                                        # Ballas et al.: reset before U
             n = torch.tanh(x_n + F.conv2d(r * h, w_h[2 * C:], b_h[2 * C:], padding=pad))
             h = (1 - z) * h + z * n
         return h, h

@@ -13,7 +13,9 @@ crops the same border, so both average over the same positions), then over chann
 Variances are the Gaussian-weighted population moments (skimage's
 ``use_sample_covariance=False``, the setting that matches Wang et al.).
 
-Conventions of the video-prediction papers (see the recurrent digest, Sec. 0):
+Conventions of the video-prediction papers (PredRNN, NeurIPS 2017,
+https://papers.nips.cc/paper/6689-predrnn; E3D-LSTM, ICLR 2019,
+https://openreview.net/forum?id=B1lKS2AqtX):
     - frames are compared in [0, 1]; predictions are clipped to [0, 1] first (``clip=True``);
     - ``mse_per_frame(..., reduction="mean")`` is the per-pixel mean; ``reduction="sum"`` is the
       PredRNN / E3D-LSTM "MSE per frame" (sum over the pixels of a frame: 41.3 on 64×64 is a

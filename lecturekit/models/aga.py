@@ -11,8 +11,8 @@ features. A recurrent head runs over frozen per-frame features f_0..f_{T-1}; at 
 predicts the next action, and stores (key = its prediction, value = the frame embedding) in a
 FIFO memory of the last S steps. The query is a moving average of its own recent predictions.
 Because queries and keys live in action space, the trained attention can be probed with
-hand-picked actions (``lecturekit.analysis.aga``). The paper's equations were not available to
-us; the steps below are numbered by us and follow the released code (``AGA.forward`` and
+hand-picked actions (``lecturekit.analysis.aga``). The steps below are numbered by us (they are
+not the paper's equation numbers) and follow the released code (``AGA.forward`` and
 ``AGA.grab_state`` in model.py), which the default ``variant="released"`` reproduces layer for
 layer (the query rule of step (3) aside, see below):
 
@@ -53,8 +53,8 @@ Where code and paper disagree, and what we chose
     - Keys are logits (the code's ``key_prob=False``); after LN_K this equals log-probabilities.
       The query is a probability vector.
 Parameter count (paper configuration)
-    The released module has 31,670,358 parameters (``PAPER_PARAMS``), and so has ours. Its
-    forward pass uses 31,666,262 of them (``PAPER_USED_PARAMS``): the FFN of step (6) is
+    The released module has 31,670,358 parameters (``PUBLISHED["params"]``), and so has ours. Its
+    forward pass uses 31,666,262 of them (``PUBLISHED["used_params"]``): the FFN of step (6) is
     wrapped in the same pre-norm block as the attention, which builds RMSNorm gains for a
     query, a key and a value input, but the FFN is called with one input only, so the key and
     value gains (2·H = 4,096) are never read. We keep them, as
@@ -62,8 +62,9 @@ Parameter count (paper configuration)
     the parameter lists match the code one to one; they never receive a gradient
     (``PARAMETERS_WITHOUT_GRADIENT``; ``num_parameters(used_only=True)`` leaves them out).
     Our pixel baseline has 31,953,118 parameters; the released ``iam=False`` module has
-    33,909,914, exactly one action encoder (LN_K + K -> d, 1,956,796) more, which it builds
-    but pixel attention never calls: we build only the modules pixel attention uses.
+    33,909,914 (``PUBLISHED["pixel_params"]``), exactly one action encoder (LN_K + K -> d,
+    1,956,796) more, which it builds but pixel attention never calls: we build only the
+    modules pixel attention uses.
 The earlier reconstruction (``variant="legacy"``)
     Before the released code was checked layer by layer, this module put an RMSNorm(2H) on the
     gate input [e_t ; h~_t] (its 4,096 gains stood in for the unused ones above, so the total
@@ -105,6 +106,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..layers.shapes import check_sequence
+from .published import Published
 
 QUERIES = ("ema", "ema_released", "last")
 VARIANTS = ("released", "legacy")
@@ -233,7 +235,7 @@ class AGAMemory(NamedTuple):
 
 class AGAOutput(NamedTuple):
     logits: Tensor     # (B, T, K)
-    states: Tensor     # (B, T, H)            z_t, what the classifier reads
+    states: Tensor     # (B, T, H)            z_t, what the classifier head reads
     frames: Tensor     # (B, T, H)            e_t
     contexts: Tensor   # (B, T, H)            h~_t (NaN at t = 0: nothing to read)
     gates: Tensor | None  # (B, T, H)         g_t (NaN at t = 0; None without a gate)
@@ -244,15 +246,16 @@ class AGA(nn.Module):
     """The AGA head over a feature sequence, with the switches of the ablation ladder.
 
     Args:
-        feat_in: D of the per-frame features (1024: TSN RGB or Swin-B).
         num_classes: K actions (3,806 on EK-100; verbs/nouns by marginalisation at evaluation).
+        feat_in: D of the per-frame features (1024: TSN RGB or Swin-B).
         hidden: H, the width of embeddings and states (2048).
         bottleneck: d, the width of the action encoders E_Q, E_K (H/4 = 512).
         heads: attention heads (16, width H/heads = 128).
         order: S, the memory length (30).
-        dropout: in the frame encoder, the action encoders, the gate and the classifier (0.6).
-        attention_dropout: inside the attention block: after W_O and in the FFN (0.6; default:
-            ``dropout``). Never on the attention weights, except in the ``legacy`` variant.
+        dropout: in the frame encoder, the action encoders, the gate and the classifier ``head``
+            (0.6 in the paper configuration).
+        attention_dropout: inside the attention block: after W_O and in the FFN (0.6 in the paper
+            configuration; default: ``dropout``). Never on the attention weights, except in the ``legacy`` variant.
         alpha: α, the EMA weight of the newest prediction (0.8).
         query: "ema" (textbook EMA, default), "ema_released" (the code's re-softmaxed EMA),
             "last" (q_t = p_{t-1}, IAM).
@@ -271,25 +274,35 @@ class AGA(nn.Module):
         features (B, T, D) -> logits (B, T, K); row T-1 is the anticipation.
 
     Example:
-        >>> model = AGA(feat_in=8, num_classes=5, hidden=16, heads=2, order=4).eval()
+        >>> model = AGA(5, feat_in=8, hidden=16, heads=2, order=4).eval()
         >>> tuple(model(torch.randn(2, 6, 8)).shape)
         (2, 6, 5)
     """
 
     PRESETS = {
         "small": dict(feat_in=32, num_classes=10, hidden=64, heads=4, order=8, dropout=0.1),
-        # released train.py defaults (EK-100, 1024-d features, 30 steps at 1 fps): 31,670,358 parameters
+        # released train.py defaults (EK-100, 1024-d features, 30 steps at 1 fps)
         "paper": dict(feat_in=1024, num_classes=3806, hidden=2048, bottleneck=512, heads=16, order=30,
                       dropout=0.6, alpha=0.8),
     }
-    PAPER_PARAMS = 31_670_358          # the released module, counted by instantiating it (code-derived)
-    PAPER_USED_PARAMS = 31_666_262     # ... of which the forward pass uses (all but the 2·H unused gains)
-    PAPER_PIXEL_PARAMS = 33_909_914    # the released iam=False module (see tests for our count)
+    PUBLISHED = {
+        "params": Published(31_670_358, "parameters", "preset 'paper' (the released train.py defaults: "
+                            "1024-d features, H = 2048, d = 512, 16 heads, S = 30, 3,806 EK-100 actions)",
+                            "official code github.com/CorcovadoMing/AGA (model.py, class AGA, snapshot "
+                            "cb46630), counted by instantiating it; the paper gives no count"),
+        "used_params": Published(31_666_262, "parameters the forward pass reads",
+                                 "as 'params', without the two unused FFN gains (2·H = 4,096)",
+                                 "official code github.com/CorcovadoMing/AGA (model.py), read from its forward"),
+        "pixel_params": Published(33_909_914, "parameters", "as 'params' with iam=False (pixel attention); "
+                                  "includes one action encoder (LN_K + K -> d) that pixel attention never calls",
+                                  "official code github.com/CorcovadoMing/AGA (model.py), counted by "
+                                  "instantiating it"),
+    }
     SUPPORTS_ANY_T = True
     EXAMPLE_FRAMES = 8
 
-    def __init__(self, feat_in: int = 32, num_classes: int = 10, *, hidden: int = 64, bottleneck: int | None = None,
-                 heads: int = 4, order: int = 8, dropout: float = 0.6, attention_dropout: float | None = None,
+    def __init__(self, num_classes: int = 10, *, feat_in: int = 32, hidden: int = 64, bottleneck: int | None = None,
+                 heads: int = 4, order: int = 8, dropout: float = 0.1, attention_dropout: float | None = None,
                  alpha: float = 0.8, query: str = "ema", attention: str = "action", values: str = "frame",
                  gate: bool = True, detach_memory: bool = False, variant: str = "released"):
         super().__init__()
@@ -328,8 +341,8 @@ class AGA(nn.Module):
             self.retrieve = Retrieve(d, key_dim, hidden, heads, dropout, att_drop, ffn_kv_gains=False, norm_eps=None)
         self.history_norm = ScaleNorm(hidden, sn_init)                           # SN_h
         self.gate = Gate(hidden, dropout, norm=not released) if gate else None   # (7)
-        self.classifier = nn.Sequential(nn.LayerNorm(hidden), nn.ReLU(), nn.Dropout(dropout),
-                                        nn.Linear(hidden, num_classes))          # (8)
+        self.head = nn.Sequential(nn.LayerNorm(hidden), nn.ReLU(), nn.Dropout(dropout),
+                                  nn.Linear(hidden, num_classes))                # (8)
 
     @classmethod
     def example_input(cls, preset: str = "small", batch: int = 2) -> Tensor:
@@ -384,7 +397,7 @@ class AGA(nn.Module):
         else:
             g = self.gate(frame, history)                                     # (B, H)
             state = g * history + (1.0 - g) * frame                           # (7)
-        return AGAStep(self.classifier(state), state, history, g, weights)
+        return AGAStep(self.head(state), state, history, g, weights)
 
     # ----------------------------------------------------------------- the recurrence
     def _run(self, x: Tensor, stop: int | None = None):
@@ -398,7 +411,7 @@ class AGA(nn.Module):
             frame = e[:, step]                                                # (B, H)
             if step == 0:                                                     # (2) empty memory
                 z = self.history_norm(frame)
-                out = AGAStep(self.classifier(z), z, None, None, None)
+                out = AGAStep(self.head(z), z, None, None, None)
             else:
                 prev = steps[-1].logits.detach() if self.detach_memory else steps[-1].logits
                 queries.append(self.update_query(queries[-1], prev))          # (3) q_t
@@ -454,7 +467,7 @@ class AGA(nn.Module):
 
     def forward_head(self, states: Tensor) -> Tensor:
         """States z (B, T, H) -> logits (B, T, K); equals :meth:`forward` in eval mode."""
-        return self.classifier(states)
+        return self.head(states)
 
     def forward(self, x: Tensor) -> Tensor:
         e, steps, *_ = self._run(x)

@@ -18,13 +18,13 @@ Implements, for patch tokens X_t ∈ R^{P×D} of frames t = 1..T (one block):
     3. de-align   Z_t = Z̃_t[π_t⁻¹]  (every token returns to its own position), X ← X + Z
     then spatial attention within each frame and an MLP (TimeSformer's divided layout).
 Assignment solvers
-    ``"hungarian"``: exact Kuhn-Munkres (the paper's choice as recalled; O(P³) per frame pair,
+    ``"hungarian"``: exact Kuhn-Munkres (an exact one-to-one assignment; O(P³) per frame pair,
     a Python loop over pairs on the CPU: fine for tests and small evaluation).
     ``"greedy"`` (default, labelled approximation): repeatedly take the globally most similar
     unmatched pair; batched over all frame pairs on any device. Exact whenever each token of
     frame t+1 is the unique best match of its partner (e.g. a frame that is a patch permutation
     of the previous one).
-Simplified / unknown (the paper body was not available: [P] in RECOGNITION.md §9)
+Simplified / not taken from the paper (details below are choices of this library)
     - Matching features: the LayerNorm-ed input tokens of the block (the attention input),
       minus their mean over the P patches of the frame (``center_matching=True`` in ``ATA``;
       the bare ``TemporalAttention`` layer defaults to no centring). Centring removes what all
@@ -250,7 +250,7 @@ class ATA(nn.Module):
     SUPPORTS_ANY_T = True  # any T <= max_frames
     PRESETS = {
         "small": dict(num_classes=10),
-        # ViT-B/16 at 8×224² (Kinetics-400) with ATA in every block; configuration [P].
+        # ViT-B/16 at 8×224² (Kinetics-400) with ATA in every block (the paper's backbone; details assumed).
         "paper": dict(num_classes=400, image_size=224, patch_size=16, dim=768, depth=12, heads=12,
                       max_frames=8, time_std=0.02),
     }
@@ -278,7 +278,7 @@ class ATA(nn.Module):
                      center_matching=center_matching)
             for _ in range(depth))
         self.norm = nn.LayerNorm(dim)
-        self.fc = nn.Linear(dim, num_classes)
+        self.head = nn.Linear(dim, num_classes)
 
     def tokens(self, video: Tensor) -> Tensor:
         """Patch embedding + positions: (B, C, T, H, W) -> (B, T, P, D)."""
@@ -299,8 +299,8 @@ class ATA(nn.Module):
 
     def forward_head(self, features: Tensor) -> Tensor:
         """Average over frames, then the classifier: (B, T, D) -> (B, K)."""
-        check_shape(features, "B T D", name="features", D=self.fc.in_features)
-        return self.fc(features.mean(dim=1))
+        check_shape(features, "B T D", name="features", D=self.head.in_features)
+        return self.head(features.mean(dim=1))
 
     def forward(self, video: Tensor) -> Tensor:
         return self.forward_head(self.forward_features(video))

@@ -44,6 +44,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..layers.shapes import check_sequence
+from .published import Published
 
 
 class _CausalSelfAttention(nn.Module):
@@ -93,20 +94,20 @@ class AVTHead(nn.Module):
     """AVT-h over per-frame features.
 
     Args:
-        feat_in: feature width d of the backbone (768 for AVT-b, 1024 for TSN features).
         num_classes: K (3,806 EK-100 actions).
+        feat_in: feature width d of the backbone (768 for AVT-b, 1024 for TSN features).
         dim: transformer width D (2048).
         layers: blocks (6).
         heads: attention heads (4).
         max_len: size of the learned position table (GPT-2's n_positions = 1024).
         dropout: GPT-2 dropout (0.1).
-        cls_dropout: before the classifier (0.2).
+        cls_dropout: before the classifier ``head`` (0.2).
 
     Shape:
         features (B, T, d) -> future logits (B, K); see :meth:`forward_all` for the rest.
 
     Example:
-        >>> model = AVTHead(feat_in=8, num_classes=5, dim=16, layers=1, heads=2).eval()
+        >>> model = AVTHead(5, feat_in=8, dim=16, layers=1, heads=2).eval()
         >>> out = model.forward_all(torch.randn(2, 10, 8))
         >>> tuple(out.future_logits.shape), tuple(out.past_logits.shape), tuple(out.predicted.shape)
         ((2, 5), (2, 10, 5), (2, 10, 8))
@@ -114,13 +115,22 @@ class AVTHead(nn.Module):
 
     PRESETS = {
         "small": dict(feat_in=32, num_classes=10, dim=64, layers=2, heads=4, max_len=64),
-        # expts/02_ek100_avt_tsn.txt: TSN RGB features, n_layer 6, n_head 4, inter_dim 2048;
-        # 308,445,184 parameters without the classifier
+        # expts/02_ek100_avt_tsn.txt: TSN RGB features, n_layer 6, n_head 4, inter_dim 2048
         "paper": dict(feat_in=1024, num_classes=3806, dim=2048, layers=6, heads=4, max_len=1024),
+    }
+    PUBLISHED = {
+        "params_without_head": Published(
+            308_445_184, "parameters", "preset 'paper' (1024-d TSN features, D = 2048, 6 blocks, 4 heads, "
+            "1,024 positions), classifier head excluded", "official code github.com/facebookresearch/AVT "
+            "(expts/02_ek100_avt_tsn.txt, models/future_prediction.py AVTh): Hugging Face's GPT2Model, which "
+            "AVTh wraps, instantiated with those sizes, plus AVTh's bias-free encoder and decoder"),
+        "params_without_head_768": Published(
+            307_396_608, "parameters", "as 'params_without_head' with 768-d AVT-b features",
+            "official code github.com/facebookresearch/AVT, counted as 'params_without_head'"),
     }
     EXAMPLE_FRAMES = 10   # tau_o = 10 s at 1 fps
 
-    def __init__(self, feat_in: int = 32, num_classes: int = 10, *, dim: int = 64, layers: int = 2, heads: int = 4,
+    def __init__(self, num_classes: int = 10, *, feat_in: int = 32, dim: int = 64, layers: int = 2, heads: int = 4,
                  max_len: int = 64, dropout: float = 0.1, cls_dropout: float = 0.2):
         super().__init__()
         self.feat_in, self.max_len = feat_in, max_len
@@ -130,7 +140,7 @@ class AVTHead(nn.Module):
         self.blocks = nn.ModuleList(_Block(dim, heads, dropout) for _ in range(layers))
         self.ln_f = nn.LayerNorm(dim)
         self.decoder = nn.Linear(dim, feat_in, bias=False)             # Dec
-        self.classifier = nn.Sequential(nn.Dropout(cls_dropout), nn.Linear(feat_in, num_classes))
+        self.head = nn.Sequential(nn.Dropout(cls_dropout), nn.Linear(feat_in, num_classes))   # Cls
         self.apply(self._init)
 
     @staticmethod
@@ -160,12 +170,12 @@ class AVTHead(nn.Module):
 
     def forward_head(self, predicted: Tensor) -> Tensor:
         """Predicted features (B, T, d) -> future logits (B, K), from the last one, ẑ_{T+1}."""
-        return self.classifier(predicted[:, -1])
+        return self.head(predicted[:, -1])
 
     def forward_all(self, z: Tensor) -> AVTOutput:
         predicted = self.forward_features(z)                            # (B, T, d)
         past_in = torch.cat([z[:, :1], predicted[:, :-1]], dim=1)      # [z_1, ẑ_2, ..., ẑ_T]
-        return AVTOutput(self.forward_head(predicted), self.classifier(past_in), predicted)
+        return AVTOutput(self.forward_head(predicted), self.head(past_in), predicted)
 
     def forward(self, z: Tensor) -> Tensor:
         return self.forward_head(self.forward_features(z))             # (B, K) from ẑ_{T+1}

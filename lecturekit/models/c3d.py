@@ -13,14 +13,14 @@ pool1 is 1×2×2 so that time is not merged too early, every other pool is 2×2�
 
 Implements
     C3D    the network of the official deploy prototxt (Sports-1M: 487 classes)
-The pool5 trap (RECOGNITION.md §2)
+The pool5 trap
     Caffe's 3D pooling starts its windows at multiples of the stride and clips the last one at
     the border, i.e. ``ceil_mode=True``: 7 -> 4 with windows {0,1},{2,3},{4,5},{6}. Popular
     PyTorch ports write ``MaxPool3d(2, 2, padding=(0, 1, 1))`` instead: the same 4×4 shape, but
     other windows ({-1,0},{1,2},...) and other outputs. ``pool5="ceil"`` is Caffe (default),
     ``"pad"`` is the port, ``"floor"`` drops the border (512×1×3×3 = 4608, the lecture slide's
     table). The choice moves the parameter count by 14.7 M (fc6) and the MACs by 0.015 G.
-Published numbers (tested in tests/test_models_recognition_1.py)
+Published numbers (``C3D.PUBLISHED``)
     paper preset: 79,991,015 parameters; 38,496,632,832 conv MACs and 38,548,959,232 conv+fc
     MACs per 3×16×112×112 clip (= 77.10 GFLOPs, 2 FLOPs per MAC). The slide's "39.6 GFLOP" is
     38.5 GMACs with the FC rows inflated 27× (see lecturekit.analysis.flops).
@@ -46,6 +46,7 @@ from collections.abc import Sequence
 from torch import Tensor, nn
 
 from ..layers.shapes import check_video
+from .published import Published
 
 # (name, conv widths of the stage, pool kernel after the stage) of the official prototxt
 _STAGES = (("1", 1, (1, 2, 2)), ("2", 1, (2, 2, 2)), ("3", 2, (2, 2, 2)), ("4", 2, (2, 2, 2)), ("5", 2, (2, 2, 2)))
@@ -86,7 +87,17 @@ class C3D(nn.Module):
         "paper": dict(num_classes=487, frames=16, size=112, widths=PAPER_WIDTHS, fc=(4096, 4096),
                       dropout=0.5, pool5="ceil", batch_norm=False, caffe_init=True),
     }
-    PUBLISHED = {"params": 79_991_015, "conv_macs": 38_496_632_832, "macs": 38_548_959_232}
+    PUBLISHED = {
+        "params": Published(79_991_015, "parameters", "preset 'paper' (487-way Sports-1M head, pool5 'ceil')",
+                            "the official deploy prototxt of github.com/facebookarchive/C3D "
+                            "(c3d_sport1m_feature_extractor_frm.prototxt), counted layer by layer"),
+        "conv_macs": Published(38_496_632_832, "multiply-adds", "preset 'paper', convolutions only, one "
+                               "3×16×112×112 clip", "the official deploy prototxt of "
+                               "github.com/facebookarchive/C3D, counted layer by layer"),
+        "macs": Published(38_548_959_232, "multiply-adds", "preset 'paper', convolutions and fc6-fc8, one "
+                          "3×16×112×112 clip (77.10 GFLOPs at 2 FLOPs per multiply-add)",
+                          "the official deploy prototxt of github.com/facebookarchive/C3D, counted layer by layer"),
+    }
 
     def __init__(self, num_classes: int = 10, *, in_channels: int = 3, frames: int = 8, size: int = 32,
                  widths: Sequence[int] = (8, 16, 32, 64, 64), fc: Sequence[int] = (128, 128), pool5: str = "ceil",
@@ -122,7 +133,7 @@ class C3D(nn.Module):
             self.fc.add_module(f"relu{6 + i}", nn.ReLU(inplace=True))
             self.fc.add_module(f"drop{6 + i}", nn.Dropout(dropout))
         self.out_features = dims[-1]
-        self.classifier = nn.Linear(dims[-1], num_classes)     # fc8
+        self.head = nn.Sequential(OrderedDict(fc8=nn.Linear(dims[-1], num_classes)))   # the classifier, fc8
         if caffe_init:
             self._caffe_init()
 
@@ -135,8 +146,8 @@ class C3D(nn.Module):
             if isinstance(m, nn.Linear):
                 nn.init.normal_(m.weight, std=0.005)
                 nn.init.constant_(m.bias, 1.0)
-        nn.init.normal_(self.classifier.weight, std=0.01)
-        nn.init.zeros_(self.classifier.bias)
+        nn.init.normal_(self.head.fc8.weight, std=0.01)
+        nn.init.zeros_(self.head.fc8.bias)
 
     def forward_maps(self, x: Tensor) -> Tensor:
         """Video (B, C, T, H, W) -> pool5 maps (B, 512, 1, 4, 4) in the paper preset."""
@@ -149,7 +160,7 @@ class C3D(nn.Module):
 
     def forward_head(self, features: Tensor) -> Tensor:
         """fc7 features (B, D) -> logits (B, K)."""
-        return self.classifier(features)
+        return self.head(features)
 
     def forward(self, x: Tensor) -> Tensor:
         """Video (B, C, T, H, W) -> logits (B, K)."""

@@ -42,8 +42,9 @@ Network (``ConvTTLSTMNet``, the official ``ConvLSTMNet``): blocks of layers; the
 b ≥ skip is concatenated with that of block b − skip before going on (into the next block or the
 1×1 output conv). Paper preset: 12 layers in blocks (3, 3, 3, 3) of (32, 48, 48, 32) channels,
 skip 2, kernel 5, order 3, steps 3, rank 8, frames 64×64×1 without patches: 2,687,281 parameters;
-the same network with ConvLSTM cells (``cell="convlstm"``): 3,973,201 [V-comp, README "2.69M",
-"3.97M"]. Training (L1 + L2 loss, Adam, gradient clip 3, scheduled sampling) is not part of the model.
+the same network with ConvLSTM cells (``cell="convlstm"``): 3,973,201 (``ConvTTLSTM.PUBLISHED``;
+the official README rounds them to "2.69M" and "3.97M"). Training (L1 + L2 loss, Adam, gradient
+clip 3, scheduled sampling) is not part of the model.
 
 Shapes: video (B, C, T, H, W) -> frames (B, C, predict, H, W); cells work on (B, C, H, W).
 """
@@ -56,7 +57,8 @@ import torch
 from torch import Tensor, nn
 
 from ..layers.conv_rnn import ConvLSTMCell
-from .video_prediction import VideoPredictor
+from .published import Published
+from .drivers import VideoPredictor
 
 
 class ConvTTLSTMCell(nn.Module):
@@ -172,8 +174,16 @@ class ConvTTLSTM(VideoPredictor):
         "paper": dict(channels=1, patch=1, layers_per_block=(3, 3, 3, 3), hidden=(32, 48, 48, 32), skip=2,
                       kernel_size=5, order=3, steps=3, rank=8),
     }
-    PAPER_PARAMS = 2_687_281            # cell="convttlstm"
-    PAPER_PARAMS_CONVLSTM = 3_973_201   # the same network with cell="convlstm"
+    PUBLISHED = {
+        "params": Published(2_687_281, "parameters", "preset 'paper' (Moving MNIST, 12 layers in blocks "
+                            "(3, 3, 3, 3) of (32, 48, 48, 32) channels, kernel 5, order 3, steps 3, rank 8)",
+                            "official code github.com/NVlabs/conv-tt-lstm (code/model_train.py), counted by "
+                            "instantiating it; its README gives 2.69M"),
+        "params_convlstm": Published(3_973_201, "parameters", "preset 'paper' with cell='convlstm' (the same "
+                                     "network with ConvLSTM cells)", "official code "
+                                     "github.com/NVlabs/conv-tt-lstm, counted by instantiating it; its README "
+                                     "gives 3.97M"),
+    }
 
     def __init__(self, *, channels: int = 1, patch: int = 4, layers_per_block=(1, 1), hidden=(16, 16),
                  skip: int | None = None, cell: str = "convttlstm", kernel_size: int = 3, order: int = 3,

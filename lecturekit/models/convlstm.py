@@ -15,8 +15,9 @@ this file assembles the network of Sec. 3.2 / Fig. 3:
 * at each future step a 1×1 convolution over the hidden states of **all** forecaster layers
   gives the p² patch channels, reshaped back to a frame (``head_input="all"``).
 
-Presets reproduce the parameter counts of Table 1 exactly (digest: recomputed counts equal the
-paper's six values): ``PAPER_TABLE1`` lists each row as constructor arguments. ``paper`` is
+The network reproduces the six parameter counts of Table 1 to the digit
+(``ConvLSTMEncoderForecaster.PUBLISHED``; ``TABLE1_ROWS`` gives each row as constructor
+arguments). ``paper`` is
 the best row, ConvLSTM(5×5)-5×5-128-5×5-64-5×5-64: input-to-state kernel 5×5 and three layers
 with 5×5 state kernels and 128, 64, 64 channels (7,585,296 parameters). The FC-LSTM-2048-2048
 row is the same network with 1×1 kernels on a 1×1 map (p = 64) and a head that reads only the
@@ -24,7 +25,7 @@ last forecaster layer (``head_input="last"``).
 
 Also here
     ConvLSTMNet         a plain stack of ConvLSTM (or ConvGRU) layers in the core protocol of
-                        ``lecturekit.models.video_prediction`` (frames in, top-layer features
+                        ``lecturekit.models.drivers`` (frames in, top-layer features
                         out), used by ``VideoPredictor`` and ``EarlyRecognizer``.
     ConvLSTMPredictor   that stack fed frame by frame (``VideoPredictor``): the "ConvLSTM" row
                         of the PredRNN / E3D-LSTM tables, a different protocol from Shi et al.'s
@@ -50,7 +51,9 @@ from torch import Tensor, nn
 
 from ..layers.conv_rnn import ConvGRUCell, ConvLSTMCell
 from ..layers.shapes import check_video
-from .video_prediction import VideoPredictor, from_patches, predictor_example_input, to_patches
+from .published import Published
+from .drivers import VideoPredictor
+from .video_prediction import from_patches, predictor_example_input, to_patches
 
 
 def _cell(kind: str, cin: int, hidden: int, k_in: int, k_state: int, peephole: str) -> nn.Module:
@@ -113,6 +116,19 @@ class ConvLSTMEncoderForecaster(nn.Module):
         # Table 1, best ConvLSTM row: ConvLSTM(5×5)-5×5-128-5×5-64-5×5-64 (7,585,296 parameters).
         "paper": dict(channels=1, patch=4, hidden=(128, 64, 64), input_kernel=5, state_kernel=5,
                       peephole="channel"),
+    }
+    PUBLISHED = {
+        row: Published(count, "parameters", f"Table 1 row {row} (Moving MNIST, 64×64×1 frames); "
+                       f"constructor arguments TABLE1_ROWS[{row!r}]",
+                       "Shi et al., arXiv:1506.04214, Table 1")
+        for row, count in (
+            ("FC-LSTM-2048-2048", 142_667_776),
+            ("ConvLSTM(5x5)-5x5-256", 13_524_496),
+            ("ConvLSTM(5x5)-5x5-128-5x5-128", 10_042_896),
+            ("ConvLSTM(5x5)-5x5-128-5x5-64-5x5-64", 7_585_296),
+            ("ConvLSTM(9x9)-1x1-128-1x1-128", 11_550_224),
+            ("ConvLSTM(9x9)-1x1-128-1x1-64-1x1-64", 8_830_480),
+        )
     }
 
     def __init__(self, *, channels: int = 1, patch: int = 4, hidden: tuple[int, ...] = (32, 32),
@@ -183,18 +199,15 @@ class ConvLSTMPredictor(VideoPredictor):
         super().__init__(core, channels=channels, patch=patch, observe=observe, predict=predict, output=output)
 
 
-# Table 1 of Shi et al. (2015), Moving MNIST, as constructor arguments, with the parameter
-# counts recomputed in the digest (equal digit for digit to the paper's).
-PAPER_TABLE1 = {
-    "FC-LSTM-2048-2048": (dict(patch=64, hidden=(2048, 2048), input_kernel=1, state_kernel=1,
-                               head_input="last"), 142_667_776),
-    "ConvLSTM(5x5)-5x5-256": (dict(hidden=(256,), input_kernel=5, state_kernel=5), 13_524_496),
-    "ConvLSTM(5x5)-5x5-128-5x5-128": (dict(hidden=(128, 128), input_kernel=5, state_kernel=5), 10_042_896),
-    "ConvLSTM(5x5)-5x5-128-5x5-64-5x5-64": (dict(hidden=(128, 64, 64), input_kernel=5, state_kernel=5),
-                                            7_585_296),
-    "ConvLSTM(9x9)-1x1-128-1x1-128": (dict(hidden=(128, 128), input_kernel=9, state_kernel=1), 11_550_224),
-    "ConvLSTM(9x9)-1x1-128-1x1-64-1x1-64": (dict(hidden=(128, 64, 64), input_kernel=9, state_kernel=1),
-                                            8_830_480),
+# The rows of Table 1 of Shi et al. (2015) as constructor arguments of ConvLSTMEncoderForecaster;
+# their parameter counts are ConvLSTMEncoderForecaster.PUBLISHED[row].
+TABLE1_ROWS = {
+    "FC-LSTM-2048-2048": dict(patch=64, hidden=(2048, 2048), input_kernel=1, state_kernel=1, head_input="last"),
+    "ConvLSTM(5x5)-5x5-256": dict(hidden=(256,), input_kernel=5, state_kernel=5),
+    "ConvLSTM(5x5)-5x5-128-5x5-128": dict(hidden=(128, 128), input_kernel=5, state_kernel=5),
+    "ConvLSTM(5x5)-5x5-128-5x5-64-5x5-64": dict(hidden=(128, 64, 64), input_kernel=5, state_kernel=5),
+    "ConvLSTM(9x9)-1x1-128-1x1-128": dict(hidden=(128, 128), input_kernel=9, state_kernel=1),
+    "ConvLSTM(9x9)-1x1-128-1x1-64-1x1-64": dict(hidden=(128, 64, 64), input_kernel=9, state_kernel=1),
 }
 
-__all__ = ["ConvLSTMNet", "ConvLSTMEncoderForecaster", "ConvLSTMPredictor", "PAPER_TABLE1"]
+__all__ = ["ConvLSTMNet", "ConvLSTMEncoderForecaster", "ConvLSTMPredictor", "TABLE1_ROWS"]

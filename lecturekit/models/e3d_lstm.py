@@ -24,17 +24,17 @@ RECALL tokens: the query R_t (B, C, τ', H, W) becomes τ'·H·W tokens, each th
 vector at one (time, y, x) location; keys = values = the n stored cell states, n·τ'·H·W tokens
 of the same kind. Softmax runs over every position of every stored state. No 1/√C scaling and
 no projections (R_t is the query, C both key and value); ``scale=True`` adds 1/√C as an
-explicit departure (digest quirk 7).
+explicit departure (the usual scaled dot product, in neither the paper nor the code).
 
 Departures of the official code, and what this file does (``paper_mode``)
-    1. M never propagates in the official cell (it returns the old memory, google/e3d_lstm
-       issue #29): **rejected** in ``paper_mode=True`` (default), reproduced with
+    1. M never propagates in the official cell (it returns the old memory,
+       github.com/google/e3d_lstm/issues/29): **rejected** in ``paper_mode=True`` (default), reproduced with
        ``paper_mode=False`` so the difference can be shown (M handed on is then zero).
-    2. Double non-linearity on the output gate, σ(tanh(·)) (issue #17): rejected / reproduced
-       the same way.
+    2. Double non-linearity on the output gate, σ(tanh(·)) (github.com/google/e3d_lstm/issues/17):
+       rejected / reproduced the same way.
     3. M update F'_t ⊙ tanh(m_m) with a 4th conv chunk m_m instead of F'_t ⊙ M_t^{k-1}:
        rejected / reproduced the same way (the extra chunk is why the official count is
-       12,898,832; ``paper_mode=True`` has 3 instead of 4 M chunks, see ``PAPER_PARAMS``).
+       12,898,832; ``paper_mode=True`` has 3 instead of 4 M chunks, see ``PUBLISHED``).
     4. History: the code attends over every past cell state (cost grows with t); the paper over
        a window τ. ``window=τ`` keeps the last τ states; ``window=None`` keeps all (code).
     5. LayerNorm: TF ``layer_norm`` normalises over all non-batch axes (C, τ', H, W) with γ, β per
@@ -57,9 +57,10 @@ Windowing: step t reads X_t = frames t-τ'+1..t (zeros before the start), the co
 ``window_length = 2, window_stride = 1``. Patch reshaping (p = 4: 64×64×1 → 16×16×16) keeps the
 attention matrix at τ'HW × nτ'HW = 512 × 512n and lets 64×64 frames train on the CPU.
 
-Parameter count [V-comp]: the official Moving MNIST configuration (``paper`` preset with
+Parameter count: the official Moving MNIST configuration (``paper`` preset with
 ``paper_mode=False``: 4 layers × 64 channels, kernel (2, 5, 5), patch 4, layer norm) has
-12,898,832 parameters: 2,417,792 (layer 1) + 3 × 3,492,992 + 2,064 (head).
+12,898,832 parameters: 2,417,792 (layer 1) + 3 × 3,492,992 + 2,064 (head)
+(``E3DLSTM.PUBLISHED["params"]``).
 
 Shapes: video (B, C, T, H, W) -> frames (B, C, predict, H, W); inside the cell every tensor is
 (B, C, τ', H', W').
@@ -74,7 +75,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..layers.shapes import check_shape
-from .video_prediction import VideoPredictor
+from .published import Published
+from .drivers import VideoPredictor
 
 
 def eidetic_recall(query: Tensor, history: Tensor, *, scale: bool = False) -> Tensor:
@@ -240,9 +242,14 @@ class E3DLSTM(VideoPredictor):
         "paper": dict(channels=1, patch=4, hidden=(64, 64, 64, 64), kernel_size=(2, 5, 5), frames=2,
                       window=None),
     }
-    # Official code configuration (paper preset with paper_mode=False) [V-comp]; with
-    # paper_mode=True the M convs have 3 chunks instead of 4 (fewer parameters).
-    CODE_PARAMS = 12_898_832
+    # with paper_mode=True the M convs have 3 chunks instead of 4 (fewer parameters than below)
+    PUBLISHED = {
+        "params": Published(12_898_832, "parameters", "preset 'paper' with paper_mode=False (Moving MNIST: "
+                            "4 layers × 64 channels, kernel (2, 5, 5), patch 4, TF layer norm with one γ, β "
+                            "per channel)", "official TF code github.com/google/e3d_lstm "
+                            "(scripts/e3d_lstm_mm_train.sh, src/layers/rnn_cell.py), summed from its "
+                            "variable shapes"),
+    }
 
     def __init__(self, *, channels: int = 1, patch: int = 4, hidden: tuple[int, ...] = (16, 16),
                  kernel_size=(2, 3, 3), frames: int = 2, window: int | None = 4, layer_norm: bool = True,

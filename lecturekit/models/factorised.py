@@ -47,6 +47,7 @@ from torch import Tensor, nn
 
 from ..layers.factorised_conv import Conv2Plus1d, P3DMiddle, mid_channels
 from ..layers.shapes import check_video
+from .published import Published
 
 
 def _init(model: nn.Module) -> None:
@@ -78,7 +79,7 @@ class _VideoResNet(nn.Module):
 
     def forward_head(self, features: Tensor) -> Tensor:
         """Pooled features (B, D) -> logits (B, K)."""
-        return self.fc(self.dropout(features))
+        return self.head(self.dropout(features))
 
     def forward(self, x: Tensor) -> Tensor:
         """Video (B, C, T, H, W) -> logits (B, K)."""
@@ -169,7 +170,7 @@ class P3D(_VideoResNet):
         self.out_features = cin
         self.pool = nn.AdaptiveAvgPool3d(1)
         self.dropout = nn.Dropout(dropout)
-        self.fc = nn.Linear(cin, num_classes)
+        self.head = nn.Linear(cin, num_classes)
         _init(self)
 
 
@@ -226,7 +227,14 @@ class R2Plus1D(_VideoResNet):
         "paper": dict(num_classes=400, depths=(2, 2, 2, 2), widths=(64, 128, 256, 512), stem_kernel=7, stem_stride=2,
                       stem_mid=45, mid_rule="per_conv"),
     }
-    PUBLISHED = {"params_per_conv": 33_370_839, "params_per_block": 31_505_325}
+    PUBLISHED = {
+        "params_per_conv": Published(33_370_839, "parameters", "preset 'paper' (R(2+1)D-18, 400-way head, "
+                                     "M_i per conv, stem 45 channels)", "the R(2+1)D-18 of the official code "
+                                     "github.com/facebookresearch/VMZ, counted by instantiating it"),
+        "params_per_block": Published(31_505_325, "parameters", "preset 'paper' with mid_rule='per_block' "
+                                      "(torchvision's M per block)",
+                                      "torchvision.models.video.r2plus1d_18 (its documented parameter count)"),
+    }
 
     def __init__(self, num_classes: int = 10, *, in_channels: int = 3, depths: Sequence[int] = (1, 1, 1, 1),
                  widths: Sequence[int] = (8, 16, 32, 64), mid_rule: str = "per_conv", stem_kernel: int = 3,
@@ -255,7 +263,7 @@ class R2Plus1D(_VideoResNet):
         self.out_features = cin
         self.pool = nn.AdaptiveAvgPool3d(1)
         self.dropout = nn.Dropout(dropout)
-        self.fc = nn.Linear(cin, num_classes)
+        self.head = nn.Linear(cin, num_classes)
         _init(self)
 
 

@@ -14,7 +14,7 @@ Implements
 Backbones
     ``backbone="resnet"``    the shared small ResNet of ``lecturekit.layers.resnet2d`` (CPU default)
     ``backbone="karpathy"``  the paper's AlexNet-style network (the conv tower of
-                             ``lecturekit.models.fusion`` with temporal extent 1, then FC6, FC7)
+                             ``lecturekit.layers.conv_tower`` with temporal extent 1, then FC6, FC7)
 Returned logits
     ``average="probs"`` (the slide's "average predicted probs"): the model returns
     log((1/T) Σ_t softmax(z_t)), computed stably as logsumexp_t(log_softmax(z_t)) - log T. These
@@ -43,9 +43,9 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
+from ..layers.conv_tower import PAPER_CONVS, SMALL_CONVS, ConvSpec, FCLayers, Tower
 from ..layers.resnet2d import ResNet2d
 from ..layers.shapes import check_sequence, check_video, fold_time, unfold_time
-from .fusion import PAPER_CONVS, SMALL_CONVS, ConvSpec, FCHead, Tower
 
 
 def average_predictions(frame_logits: Tensor, average: str = "probs") -> Tensor:
@@ -67,7 +67,7 @@ class KarpathyFrameEncoder(nn.Module):
         self.size = size
         self.tower = Tower(in_channels, convs, norm=norm)
         _, h, w = self.tower.out_shape(1, size)
-        self.fc = FCHead(self.tower.out_channels * h * w, fc, dropout)
+        self.fc = FCLayers(self.tower.out_channels * h * w, fc, dropout)
         self.out_features = self.fc.out_features
 
     def forward(self, x: Tensor) -> Tensor:
@@ -84,7 +84,7 @@ class FrameCNN(nn.Module):
         backbone: ``"resnet"`` (shared ResNet2d) or ``"karpathy"`` (the paper's network).
         widths, depths: ResNet2d stages (``backbone="resnet"``).
         size: frame size H = W; needed by ``"karpathy"`` (FC6 depends on it), ignored by ResNet.
-        convs, fc, dropout, norm: the Karpathy network (see ``lecturekit.models.fusion``).
+        convs, fc, dropout, norm: the Karpathy network (see ``lecturekit.layers.conv_tower``).
         average: ``"probs"`` (paper/slide) or ``"logits"``, see the module docstring.
 
     Shape:
@@ -117,7 +117,7 @@ class FrameCNN(nn.Module):
         else:
             raise ValueError(f"backbone must be 'resnet' or 'karpathy', got {backbone!r}")
         self.out_features = self.backbone.out_features
-        self.classifier = nn.Linear(self.out_features, num_classes)
+        self.head = nn.Linear(self.out_features, num_classes)
 
     def forward_features(self, x: Tensor) -> Tensor:
         """Video (B, C, T, H, W) -> per-frame features (B, T, D)."""
@@ -127,12 +127,12 @@ class FrameCNN(nn.Module):
 
     def frame_logits(self, x: Tensor) -> Tensor:
         """Video (B, C, T, H, W) -> per-frame logits (B, T, K), for frame-level training."""
-        return self.classifier(self.forward_features(x))
+        return self.head(self.forward_features(x))
 
     def forward_head(self, features: Tensor) -> Tensor:
         """Per-frame features (B, T, D) -> clip logits (B, K) (test-time averaging)."""
         check_sequence(features, dim=self.out_features, name="FrameCNN features")
-        return average_predictions(self.classifier(features), self.average)   # (B, T, K) -> (B, K)
+        return average_predictions(self.head(features), self.average)   # (B, T, K) -> (B, K)
 
     def forward(self, x: Tensor) -> Tensor:
         """Video (B, C, T, H, W) -> logits (B, K)."""

@@ -25,12 +25,29 @@ Implements (names follow the released code; C' channels split in two groups of C
     GSM with a zero gate (its initialisation: conv weight and bias 0) is therefore EXACTLY the
     interleave permutation: out[:, j] = x[:, perm[j]] (see ``interleave_permutation``).
 
+    The shift is TSM's offline shift (``lecturekit.layers.temporal_shift``) applied to the two
+    gated groups stacked on channels with ``fold_div=2``: the first half moves left, the
+    second half right.
+
     Parameters per site: GSM 29·C' + 2 (27·C' + 2 gate conv, 2·C' BN), GSF 29·C' + 40 (plus two
     2→1 3×3 fuse convs with bias, 19 each).
+
+    GSMBasicBlock, GSMBottleneck (one class for GSM and GSF) put the module into a plain ResNet
+    block (``lecturekit.layers.resnet2d``) where the released ResNet-50 code puts it: after the
+    last conv of the residual branch F and before its last BN,
+
+        y = ReLU( S(x) + BN_last( GSF( F_convs(x) ) ) )
+
+    (``place="residual"`` instead applies it to the block input of F: y = ReLU(S(x) + F(GSF(x)))).
+Optimised for the CPU (same parameters, same outputs)
+    - The gate's grouped 3×3×3 Conv3d is stored as an ``nn.Conv3d`` (its parameters are the
+      paper's) but computed as three 2D convolutions, one per time offset, added with a
+      one-frame shift (:func:`gate_conv`): the same linear map, about 3× faster on a CPU, where
+      grouped 3D convolutions with one output per group are slow. A test checks it against
+      ``F.conv3d`` with the same weights.
 Simplified
-    - ResNet backbone only (GSF's ResNet-50 placement: one module per bottleneck, after conv3 and
-      before bn3, i.e. ``temporal_place="before_last_bn"``). GSM's paper backbone,
-      BN-Inception, is not built.
+    - ResNet backbone only (GSF's ResNet-50 placement: one module per block, after the last
+      conv and before the last BN). GSM's paper backbone, BN-Inception, is not built.
     - GSM here may also use a channel ratio (the CVPR code applies it to all channels).
 Shapes (letters defined in lecturekit/layers/shapes.py)
     module: (B*T, C, H, W) -> (B*T, C, H, W);  network: video (B, 3, T, H, W) -> logits (B, K)
@@ -45,7 +62,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..layers.resnet2d import PerFrameClassifier, ResNet2d
+from ..layers.resnet2d import BasicBlock, Bottleneck, NormLayer, ResNet2d, projection_shortcut
+from ..layers.temporal_shift import temporal_shift
+from .drivers import PerFrameClassifier
+from .published import Published
+
+PLACES = ("before_last_bn", "residual")
 
 
 def interleave_permutation(channels: int) -> Tensor:
@@ -60,19 +82,10 @@ def interleave_permutation(channels: int) -> Tensor:
     return torch.cat([within, within + half])
 
 
-def _shift_left(x: Tensor) -> Tensor:
-    """(B, C, T, H, W): frame t takes frame t+1, the last frame is zero."""
-    return torch.cat([x[:, :, 1:], torch.zeros_like(x[:, :, :1])], dim=2)
-
-
-def _shift_right(x: Tensor) -> Tensor:
-    """(B, C, T, H, W): frame t takes frame t−1, the first frame is zero."""
-    return torch.cat([torch.zeros_like(x[:, :, :1]), x[:, :, :-1]], dim=2)
-
-
 def gate_conv(x: Tensor, conv: nn.Conv3d) -> Tensor:
     """The gate's grouped 3×3×3 convolution (C' -> 2, groups=2), computed with 2D convs.
 
+    A CPU speed optimisation with the parameters and outputs of the paper's Conv3d.
     A 3D kernel is three 2D kernels, one per time offset dt ∈ {-1, 0, +1}:
     conv3d(x)[t] = Σ_dt conv2d_dt(x[t + dt]) (zero outside the clip). Each group's three 2D
     outputs are computed on all frames at once and then added with a one-frame shift; this is
@@ -146,7 +159,7 @@ class GateShift(nn.Module):
         x1, x2 = xa[:, : cp // 2], xa[:, cp // 2:]                      # two groups (B, C'/2, T, H, W)
         y1, y2 = g[:, :1] * x1, g[:, 1:] * x2                           # gated parts
         r1, r2 = x1 - y1, x2 - y2                                       # residual parts
-        s1, s2 = _shift_left(y1), _shift_right(y2)                      # shift the gated parts
+        s1, s2 = temporal_shift(torch.cat([y1, y2], dim=1), 2).chunk(2, dim=1)   # y1 left, y2 right
         if self.fuse:
             z1, z2 = self._fuse(self.fuse1, s1, r1), self._fuse(self.fuse2, s2, r2)   # GSF
         else:
@@ -156,6 +169,57 @@ class GateShift(nn.Module):
 
     def extra_repr(self) -> str:
         return f"channels={self.channels}, active={self.active}, fuse={self.fuse}"
+
+
+class _GateShifted:
+    """A plain ResNet block with a GateShift module (mixed into BasicBlock and Bottleneck below).
+
+    Args:
+        cin, width, stride, norm_layer: the plain block.
+        gate_shift: factory ``channels -> GateShift``.
+        place: ``"before_last_bn"`` (default) or ``"residual"`` (see the module docstring).
+
+    The layers are created in the order F's convs and BNs, the module, the shortcut, so that the
+    parameters (and the random numbers a seeded initialisation draws for them) follow the
+    order of the forward pass.
+
+    Shape: (B*T, cin, H, W) with ``frames = T`` -> (B*T, cout, H/stride, W/stride)
+    """
+
+    def __init__(self, cin: int, width: int, stride: int = 1, *, gate_shift, place: str = "before_last_bn",
+                 norm_layer: NormLayer = nn.BatchNorm2d):
+        nn.Module.__init__(self)
+        if place not in PLACES:
+            raise ValueError(f"place must be one of {PLACES}, got {place!r}")
+        cout = width * self.expansion
+        self.build_residual(cin, width, stride, norm_layer)                   # F: conv1, bn1, ...
+        self.place = place
+        self.temporal = gate_shift(cout if place == "before_last_bn" else cin)
+        self.downsample = projection_shortcut(cin, cout, stride, norm_layer)   # S
+        self.act = nn.ReLU(inplace=True)
+
+    def forward(self, x: Tensor, frames: int) -> Tensor:
+        if self.place == "residual":
+            return self.act(self.residual(self.temporal(x, frames)) + self.shortcut(x))
+        out = self.temporal(self.residual_convs(x), frames)    # after the last conv of F
+        return self.act(self.last_bn(out) + self.shortcut(x))   # ... and before its last BN
+
+
+class GSMBasicBlock(_GateShifted, BasicBlock):
+    """:class:`~lecturekit.layers.resnet2d.BasicBlock` with GSM/GSF (see ``_GateShifted``)."""
+
+
+class GSMBottleneck(_GateShifted, Bottleneck):
+    """:class:`~lecturekit.layers.resnet2d.Bottleneck` with GSM/GSF (see ``_GateShifted``)."""
+
+
+GATE_SHIFTED = {BasicBlock: GSMBasicBlock, Bottleneck: GSMBottleneck}
+
+
+def _make_block(block_cls: type, cin: int, width: int, stride: int, *, stage: int, index: int,
+                norm_layer: NormLayer, gate_shift, place: str) -> nn.Module:
+    """ResNet2d's ``make_block`` for GSM/GSF: a module in every block."""
+    return GATE_SHIFTED[block_cls](cin, width, stride, gate_shift=gate_shift, place=place, norm_layer=norm_layer)
 
 
 class GSF(PerFrameClassifier):
@@ -169,7 +233,7 @@ class GSF(PerFrameClassifier):
         zero_init_gate: zero gate at init (default: True for GSM, False for GSF, as released).
         place: ``"before_last_bn"`` (GSF's ResNet placement, default) or ``"residual"``.
         in_channels, widths, depths, block, stem, dropout: backbone and head (the ``paper``
-            preset's dropout 0.5 is [P]).
+            preset's dropout 0.5 is the usual TSN/TSM value, not checked against GSF's scripts).
 
     Shape: video (B, C, T, H, W), any T >= 1 -> logits (B, K)
 
@@ -185,8 +249,16 @@ class GSF(PerFrameClassifier):
         "paper": dict(num_classes=174, widths=(64, 128, 256, 512), depths=(3, 4, 6, 3),
                       block="bottleneck", stem="imagenet", dropout=0.5),
     }
-    # [V-comp] RECOGNITION.md §6b: parameters GSF adds to ResNet-50 (16 sites).
-    PUBLISHED = {"overhead_ratio100": 438_656, "overhead_ratio25": 110_144}
+    PUBLISHED = {
+        "overhead_ratio100": Published(438_656, "parameters", "added to ResNet-50 by GSF at its 16 sites "
+                                       "(one per bottleneck, before bn3), channel ratio 100",
+                                       "the released code github.com/swathikirans/GSF "
+                                       "(backbones/resnetGSFModels.py), counted by instantiating it"),
+        "overhead_ratio25": Published(110_144, "parameters", "the same with channel ratio 25 (the ResNet "
+                                      "constructor's default in the released code)",
+                                      "the released code github.com/swathikirans/GSF "
+                                      "(backbones/resnetGSFModels.py), counted by instantiating it"),
+    }
 
     def __init__(self, num_classes: int = 10, *, fuse: bool = True, ch_ratio: float = 100,
                  zero_init_gate: bool | None = None, place: str = "before_last_bn", in_channels: int = 3,
@@ -194,12 +266,14 @@ class GSF(PerFrameClassifier):
                  block: str = "basic", stem: str = "small", dropout: float = 0.0):
         super().__init__()
         zero = (not fuse) if zero_init_gate is None else zero_init_gate
+        if place not in PLACES:
+            raise ValueError(f"place must be one of {PLACES}, got {place!r}")
         self.in_channels = in_channels
-        factory = partial(GateShift, ch_ratio=ch_ratio, fuse=fuse, zero_init_gate=zero)
+        gate_shift = partial(GateShift, ch_ratio=ch_ratio, fuse=fuse, zero_init_gate=zero)
         self.backbone = ResNet2d(in_channels, widths=widths, depths=depths, block=block, stem=stem,
-                                 temporal=factory, temporal_place=place)
+                                 make_block=partial(_make_block, gate_shift=gate_shift, place=place))
         self.dropout = nn.Dropout(dropout)
-        self.fc = nn.Linear(self.backbone.out_features, num_classes)
+        self.head = nn.Linear(self.backbone.out_features, num_classes)
 
 
-__all__ = ["GSF", "GateShift", "gate_conv", "interleave_permutation"]
+__all__ = ["GSF", "GSMBasicBlock", "GSMBottleneck", "GateShift", "gate_conv", "interleave_permutation"]

@@ -2,8 +2,8 @@
 
 Paper: T.-M. Tai, G. Fiameni, C.-K. Lee, O. Lanz, "Higher Order Recurrent Space-Time
 Transformer for Video Action Prediction", arXiv 2021. https://arxiv.org/abs/2104.08665
-Official code: github.com/CorcovadoMing/HORST (``horst.py``; equation numbers below are the
-ones its comments and the course digest use).
+Official code: github.com/CorcovadoMing/HORST (``horst.py``; the equation numbers below are the
+ones its comments use).
 
 A first-order recurrent cell (ConvLSTM) computes its new state from the previous one only. HORST
 keeps a FIFO of the last S states and reads it with attention, factorised into a *temporal*
@@ -52,6 +52,7 @@ import torch
 from torch import Tensor, nn
 
 from ..layers.shapes import check_video
+from .published import Published
 
 QueueState = tuple[list[Tensor], list[Tensor]]   # (past h's, past a's), oldest first
 
@@ -173,31 +174,38 @@ class HORST(nn.Module):
     """A stack of HORST cells over per-frame feature maps, with a per-step action classifier.
 
     Args:
-        in_channels: C of the input feature maps (e.g. a 2D backbone's last stage).
         num_classes: K.
+        in_channels: C of the input feature maps (e.g. a 2D backbone's last stage).
         hidden: width of each stacked cell.
         order: S, the queue length of every cell.
 
     Shape:
         maps (B, C, T, H, W) -> logits (B, T, K): at every step, GAP of the last cell's
-        (o_t, h_t, a_t), concatenated (3C), then a linear layer.
+        (o_t, h_t, a_t), concatenated (3C), then a linear layer (``head``).
     """
 
     PRESETS = {
         "small": dict(in_channels=16, num_classes=10, hidden=(32,), order=4),
-        # README example: 256-channel input maps, one block of two 512-wide cells, S = 8;
-        # 35,663,180 parameters in the cells (the used ones of the official module)
+        # README example: 256-channel input maps, one block of two 512-wide cells, S = 8
         "paper": dict(in_channels=256, num_classes=3806, hidden=(512, 512), order=8),
+    }
+    PUBLISHED = {
+        "cell_params": Published(35_663_180, "parameters of the stacked cells that the forward pass uses",
+                                 "preset 'paper' (the README example: 256-channel input maps, two 512-wide "
+                                 "cells, S = 8), classifier head excluded; the official module also builds "
+                                 "v_post_f and agg_f, never called (37,240,140 instantiated)",
+                                 "official code github.com/CorcovadoMing/HORST (horst.py), counted by "
+                                 "instantiating it and leaving out the modules its forward never calls"),
     }
     SUPPORTS_ANY_T = True   # a recurrence: any number of steps
 
-    def __init__(self, in_channels: int = 16, num_classes: int = 10, *, hidden: Sequence[int] = (32,),
-                 order: int = 8):
+    def __init__(self, num_classes: int = 10, *, in_channels: int = 16, hidden: Sequence[int] = (32,),
+                 order: int = 4):
         super().__init__()
         self.in_channels = in_channels
         widths = [in_channels, *hidden]
         self.cells = nn.ModuleList(HORSTCell(widths[i], widths[i + 1], order) for i in range(len(hidden)))
-        self.classifier = nn.Linear(3 * widths[-1], num_classes)
+        self.head = nn.Linear(3 * widths[-1], num_classes)
 
     def forward_features(self, maps: Tensor, return_attention: bool = False):
         """Maps (B, C, T, H, W) -> (o, h, a) of the last cell, each (B, C', T, H, W).
@@ -219,7 +227,7 @@ class HORST(nn.Module):
 
     def forward_head(self, feats: tuple[Tensor, Tensor, Tensor]) -> Tensor:
         pooled = torch.cat([z.mean((-2, -1)) for z in feats], dim=1)      # (B, 3C', T)
-        return self.classifier(pooled.transpose(1, 2))                    # (B, T, K)
+        return self.head(pooled.transpose(1, 2))                          # (B, T, K)
 
     def forward(self, maps: Tensor) -> Tensor:
         return self.forward_head(self.forward_features(maps))

@@ -24,8 +24,8 @@ Implements
     LRCN   encoder ("resnet": the shared small ResNet; "karpathy": an AlexNet-style tower + FC6)
            -> LSTM -> per-step classifier -> average
 Simplified
-    - the paper's encoder is a CaffeNet variant whose fc6 feeds a 256-unit LSTM [recalled, not
-      re-read]; the paper preset uses the Karpathy AlexNet-style tower with one 4096-d FC layer
+    - the paper's encoder is a CaffeNet variant whose fc6 feeds a 256-unit LSTM; the paper
+      preset uses the Karpathy AlexNet-style tower with one 4096-d FC layer
       in its place. The paper also fuses an optical-flow LRCN; not here.
 Shapes (letters defined in lecturekit/layers/shapes.py)
     video (B, C, T, H, W) -> logits (B, K); features (B, T, D) with D = hidden size
@@ -37,10 +37,10 @@ from collections.abc import Sequence
 
 from torch import Tensor, nn
 
+from ..layers.conv_tower import PAPER_CONVS, SMALL_CONVS, ConvSpec
 from ..layers.resnet2d import ResNet2d
 from ..layers.shapes import check_sequence, check_video, fold_time, unfold_time
 from .frame_cnn import KarpathyFrameEncoder, average_predictions
-from .fusion import PAPER_CONVS, SMALL_CONVS, ConvSpec
 
 
 class LRCN(nn.Module):
@@ -88,7 +88,7 @@ class LRCN(nn.Module):
         self.lstm = nn.LSTM(self.encoder.out_features, hidden, num_layers=layers, batch_first=True)
         self.out_features = hidden
         self.dropout = nn.Dropout(dropout)
-        self.classifier = nn.Linear(hidden, num_classes)
+        self.head = nn.Linear(hidden, num_classes)
 
     def forward_features(self, x: Tensor) -> Tensor:
         """Video (B, C, T, H, W) -> LSTM outputs h_1..h_T (B, T, hidden)."""
@@ -99,12 +99,12 @@ class LRCN(nn.Module):
 
     def step_logits(self, x: Tensor) -> Tensor:
         """Video (B, C, T, H, W) -> per-step logits (B, T, K)."""
-        return self.classifier(self.dropout(self.forward_features(x)))
+        return self.head(self.dropout(self.forward_features(x)))
 
     def forward_head(self, features: Tensor) -> Tensor:
         """LSTM outputs (B, T, hidden) -> clip logits (B, K), averaging the per-step predictions."""
         check_sequence(features, dim=self.out_features, name="LRCN features")
-        return average_predictions(self.classifier(self.dropout(features)), self.average)
+        return average_predictions(self.head(self.dropout(features)), self.average)
 
     def forward(self, x: Tensor) -> Tensor:
         """Video (B, C, T, H, W) -> logits (B, K)."""

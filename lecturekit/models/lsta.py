@@ -3,11 +3,11 @@ attention-pooled ("fine-grained") output gating, for egocentric action recogniti
 
 Paper: S. Sudhakaran, S. Escalera, O. Lanz, "LSTA: Long Short-Term Attention for Egocentric
 Action Recognition", CVPR 2019. https://arxiv.org/abs/1811.10698
-Official code: swathikirans/LSTA (``MyConvLSTACell.py``, ``attentionModel.py``).
+Official code: github.com/swathikirans/LSTA (``MyConvLSTACell.py``, ``attentionModel.py``).
 
 Attention pooling ς(x, A) with a dictionary A (K_A × C): pick k* = argmax_k A_k · GAP(x) and
-return the class-activation map of that entry, Σ_c A_{k*,c} x_c. The cell, per frame t
-(symbols of the digest; the paper's Eq. 16 is the "rca-attn" part, Eq. 22 the output gate)::
+return the class-activation map of that entry, Σ_c A_{k*,c} x_c. The cell, per frame t, as the
+official code computes it (symbols ours)::
 
     ν_t = ς(x_t^BN, A_frame)                                       (B, 1, H, W) frame CAM
     attention recurrence, a 1-channel ConvLSTM on ν_t:
@@ -21,7 +21,7 @@ return the class-activation map of that entry, Σ_c A_{k*,c} x_c. The cell, per 
     fine-grained output gating with the learned dictionary W_cls (K_c × C_m):
         ℓ = W_cls GAP(c_t) + W_cpl GAP(x̂_t),   k* = argmax ℓ,   ν^c_t = W_cls[k*] ⊙_channel c_t
         o_t = σ(W_oh * h_{t-1} + W_oc * ν^c_t + b_o)
-    the classifier reads the memory: logits = FC(Dropout(GAP(c_T)))
+    the classifier ``head`` reads the memory: logits = FC(Dropout(GAP(c_T)))
 
 x_t is the backbone's last map *before* its final BN + ReLU, x_t^BN the same map after them
 (the official ``noBN=True`` ResNet-34); the model below applies that BN + ReLU itself.
@@ -39,11 +39,11 @@ Details kept from the official code (followed)
     - Parameter layout: W_s and the memory's W_x carry biases, W_ν, W_h and W_oc do not;
       dictionary and coupling layers have no bias. For 512 input channels, 512 memory channels,
       100 dictionary entries and 3×3 kernels the cell has 18,978,892 parameters, the count of
-      the official module [V-comp].
+      the official module (``LSTA.PUBLISHED["cell_params"]``).
 Departures (rejected from the official code)
     - ``zero_init=True`` in the code zeroes every attention conv except the CAM → candidate
       conv (``conv_a_cam``), so the attention state is not zero at the start (max |s| ≈ 0.2 on
-      random data, digest). Here ``zero_attention=True`` zeroes ALL attention-recurrence
+      random data). Here ``zero_attention=True`` zeroes ALL attention-recurrence
       weights and biases, which makes s_t ≡ 0 and x̂_t = softmax(ν_t) ⊙ x_t exactly (tested).
     - Attention maps of any H×W (the code hard-codes 7×7 and ``AvgPool2d(7)``).
     - The coupling layer reads x̂ (input channels); the code sizes it by the memory size, which
@@ -69,6 +69,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..layers.shapes import check_video, fold_time, unfold_time
+from .published import Published
 
 
 def cam(x: Tensor, dictionary: Tensor, *, keep_channels: bool = False, scores: Tensor | None = None) -> Tensor:
@@ -134,7 +135,7 @@ class LSTACell(nn.Module):
 
     def forward(self, x: Tensor, nu: Tensor, state=None):
         a, s, c, o = state if state is not None else self.init_state(x)
-        # attention recurrence (rca-attn)
+        # attention recurrence
         g_i, g_f, g_a, g_o = (self.conv_s(s) + self.conv_nu(nu)).chunk(4, dim=1)
         a = torch.sigmoid(g_f) * a + torch.sigmoid(g_i) * torch.tanh(g_a)
         s = torch.sigmoid(g_o) * torch.tanh(a)                           # (B, 1, H, W)
@@ -162,7 +163,7 @@ class LSTA(nn.Module):
         memory, dictionary, kernel_size, zero_attention: the cell's.
         frame_classes: entries of the frame dictionary A_frame (1000 ImageNet classes in the paper).
         backbone: ``"small"`` (a 3-conv CNN, /4) or ``None`` (inputs are pre-BN feature maps).
-        dropout: before the classifier (0.7 in the code).
+        dropout: before the classifier ``head`` (0.7 in the code).
 
     Shape: (B, C, T, H, W) -> logits (B, K).
     """
@@ -172,13 +173,19 @@ class LSTA(nn.Module):
     PARAMETERS_WITHOUT_GRADIENT = ("cell.coupling.weight",)
 
     PRESETS = {
-        "small": dict(in_channels=3, feature_channels=32, memory=32, dictionary=16, frame_classes=16,
-                      backbone="small"),
+        "small": dict(num_classes=10, in_channels=3, feature_channels=32, memory=32, dictionary=16,
+                      frame_classes=16, backbone="small"),
         # swathikirans/LSTA main_rgb.py: ResNet-34 layer-4 maps, memSize 512, outPoolSize 100, GTEA-61.
         "paper": dict(num_classes=61, in_channels=512, memory=512, dictionary=100, frame_classes=1000,
                       backbone=None),
     }
-    CELL_PAPER_PARAMS = 18_978_892   # LSTACell(512, 512, 100, 3)
+    PUBLISHED = {
+        "cell_params": Published(18_978_892, "parameters of one LSTA cell",
+                                 "LSTACell(512, 512, 100, 3): 512 input and memory channels, 100 "
+                                 "output-gate dictionary entries, 3×3 kernels (the paper preset's cell)",
+                                 "official code github.com/swathikirans/LSTA (MyConvLSTACell.py), counted "
+                                 "by instantiating it"),
+    }
 
     def __init__(self, num_classes: int = 10, *, in_channels: int = 3, feature_channels: int = 32, memory: int = 32,
                  dictionary: int = 16, frame_classes: int = 16, kernel_size: int = 3, backbone: str | None = "small",
@@ -200,7 +207,7 @@ class LSTA(nn.Module):
         self.frame_dictionary = nn.Linear(d, frame_classes, bias=False)  # A_frame
         self.cell = LSTACell(d, memory, dictionary, kernel_size, zero_attention=zero_attention)
         self.drop = nn.Dropout(dropout)
-        self.fc = nn.Linear(memory, num_classes)
+        self.head = nn.Linear(memory, num_classes)
 
     def memories(self, video: Tensor) -> Tensor:
         """The memory c_t of every step: (B, T, C_m, h, w)."""
@@ -236,7 +243,7 @@ class LSTA(nn.Module):
         return self.memories(video)[:, -1].mean(dim=(2, 3))             # GAP(c_T): (B, C_m)
 
     def forward_head(self, features: Tensor) -> Tensor:
-        return self.fc(self.drop(features))                             # (B, K)
+        return self.head(self.drop(features))                           # (B, K)
 
     def forward(self, video: Tensor) -> Tensor:
         return self.forward_head(self.forward_features(video))

@@ -139,8 +139,8 @@ class CAMFeatureNet(nn.Module):
     """The two-stream feature network of Fig. 3: shared trunk, context and action sub-models.
 
     Args:
-        in_channels: image channels.
         num_classes: actions K (each sub-model is trained as a per-frame action classifier).
+        in_channels: image channels.
         backbone: ``"resnet"`` (small ResNet trunk of the course) or ``"vgg16"`` (conv1_1 to conv5_2).
         widths: ResNet stage widths (``backbone="resnet"`` only).
         fc_dim: width of fc6/fc7, i.e. of both features (4096 in the paper).
@@ -152,7 +152,7 @@ class CAMFeatureNet(nn.Module):
         frames (N, C, H, W) [, labels (N,)] -> :class:`CAMFeatures`
     """
 
-    def __init__(self, in_channels: int = 3, num_classes: int = 10, *, backbone: str = "resnet",
+    def __init__(self, num_classes: int = 10, *, in_channels: int = 3, backbone: str = "resnet",
                  widths: Sequence[int] = (16, 32, 64), fc_dim: int = 128, cam_dim: int = 64, grid: int = 2,
                  dropout: float = 0.5):
         super().__init__()
@@ -208,6 +208,9 @@ class TwoStageLSTM(nn.Module):
         h¹_t = LSTM₁(c_t),                      ŷ¹_t = W₁ · Dropout(h¹_t)     (context stage)
         h²_t = LSTM₂([a_t ; Dropout(h¹_t)]),    ŷ²_t = W₂ · Dropout(h²_t)     (context + action stage)
 
+    Both classifiers are outputs of the paper (each stage has its own loss, Eq. (4)), so ``head``
+    holds both: ``head["stage1"]`` is W₁, ``head["stage2"]`` is W₂ (the prediction).
+
     Args:
         context_dim: D_c of the context features c_t.
         action_dim: D_a of the action-aware features a_t.
@@ -227,15 +230,15 @@ class TwoStageLSTM(nn.Module):
         "paper": dict(context_dim=4096, action_dim=4096, num_classes=101, hidden=2048),
     }
 
-    def __init__(self, context_dim: int = 32, action_dim: int = 32, num_classes: int = 10, *,
+    def __init__(self, num_classes: int = 10, *, context_dim: int = 32, action_dim: int = 32,
                  hidden: int = 64, dropout: float = 0.5):
         super().__init__()
         self.context_dim, self.action_dim = context_dim, action_dim
         self.lstm1 = nn.LSTM(context_dim, hidden, batch_first=True)
         self.lstm2 = nn.LSTM(action_dim + hidden, hidden, batch_first=True)
         self.drop = nn.Dropout(dropout)
-        self.head1 = nn.Linear(hidden, num_classes)
-        self.head2 = nn.Linear(hidden, num_classes)
+        self.head = nn.ModuleDict({"stage1": nn.Linear(hidden, num_classes),     # W₁
+                                   "stage2": nn.Linear(hidden, num_classes)})    # W₂
 
     @classmethod
     def example_input(cls, preset: str = "small", batch: int = 2, frames: int = 6) -> tuple[Tensor, Tensor]:
@@ -253,18 +256,21 @@ class TwoStageLSTM(nn.Module):
         h1, _ = self.lstm1(context)                                     # (B, T, H)
         h1 = self.drop(h1)
         h2, _ = self.lstm2(torch.cat([action, h1], dim=-1))             # (B, T, H), input D_a + H
-        return MSLSTMOutput(self.head2(self.drop(h2)), self.head1(h1), None)   # (B, T, K) each
+        return MSLSTMOutput(self.head["stage2"](self.drop(h2)), self.head["stage1"](h1), None)   # (B, T, K) each
 
 
 class MSLSTM(nn.Module):
     """The whole MS-LSTM: per-frame CAM features, then the two-stage LSTM.
 
     Args:
-        in_channels: image channels.
         num_classes: K.
+        in_channels: image channels.
         backbone, widths, fc_dim, cam_dim, grid: see :class:`CAMFeatureNet`.
         hidden: LSTM cells.
         dropout: on fc6/fc7 and on the LSTM outputs.
+
+    Parts: ``features`` (:class:`CAMFeatureNet`) and ``stages`` (:class:`TwoStageLSTM`);
+    ``head`` is the stages' two classifiers (``stages.head``).
 
     Shape:
         video (B, C, T, H, W) [, labels (B,)] -> :class:`MSLSTMOutput`: ``logits`` (B, T, K) from
@@ -290,14 +296,19 @@ class MSLSTM(nn.Module):
     }
     SUPPORTS_ANY_T = True   # one prediction per frame, any number of frames
 
-    def __init__(self, in_channels: int = 3, num_classes: int = 10, *, backbone: str = "resnet",
+    def __init__(self, num_classes: int = 10, *, in_channels: int = 3, backbone: str = "resnet",
                  widths: Sequence[int] = (16, 32, 64), fc_dim: int = 128, cam_dim: int = 64, grid: int = 2,
                  hidden: int = 64, dropout: float = 0.5):
         super().__init__()
         self.in_channels = in_channels
-        self.features = CAMFeatureNet(in_channels, num_classes, backbone=backbone, widths=widths,
+        self.features = CAMFeatureNet(num_classes, in_channels=in_channels, backbone=backbone, widths=widths,
                                       fc_dim=fc_dim, cam_dim=cam_dim, grid=grid, dropout=dropout)
-        self.head = TwoStageLSTM(fc_dim, fc_dim, num_classes, hidden=hidden, dropout=dropout)
+        self.stages = TwoStageLSTM(num_classes, context_dim=fc_dim, action_dim=fc_dim, hidden=hidden, dropout=dropout)
+
+    @property
+    def head(self) -> nn.ModuleDict:
+        """The final classifiers: the two stages' ``head`` (``head["stage2"]`` gives the prediction)."""
+        return self.stages.head
 
     def _frames(self, video: Tensor, labels: Tensor | None) -> tuple[CAMFeatures, int]:
         b, _, t, _, _ = check_video(video, channels=self.in_channels)
@@ -315,11 +326,11 @@ class MSLSTM(nn.Module):
 
     def forward_head(self, features: tuple[Tensor, Tensor]) -> MSLSTMOutput:
         """(context, action) features -> stage-2 and stage-1 logits (``frames`` is None)."""
-        return self.head(*features)
+        return self.stages(*features)
 
     def forward(self, video: Tensor, labels: Tensor | None = None) -> MSLSTMOutput:
         out, t = self._frames(video, labels)
-        stages = self.head(unfold_time(out.context, t), unfold_time(out.action, t))
+        stages = self.stages(unfold_time(out.context, t), unfold_time(out.action, t))
         frames = {"context": unfold_time(out.context_logits, t), "cam": unfold_time(out.cam_logits, t),
                   "action": unfold_time(out.action_logits, t)}                 # (B, T, K) each
         return stages._replace(frames=frames)

@@ -19,7 +19,7 @@ Implements
                    when told ``frames=T``
     NonLocalNet    a C2D network (the shared 2D ResNet run on every frame) with non-local blocks
                    inserted after chosen residual blocks, time averaged at the end
-Details of the official code kept here (RECOGNITION.md §7)
+Details of the official code kept here (github.com/facebookresearch/video-nonlocal-net)
     - φ and g read a 1×2×2 max-pooled input (``subsample=True``): M' = M/4 keys.
     - logits scaled by (C/2)^(-1/2) (``scale=True``).
     - BN after W_z with γ = 0 at init: the block starts as the identity; convs init N(0, 0.01).
@@ -27,7 +27,7 @@ Details of the official code kept here (RECOGNITION.md §7)
     The widely copied PyTorch port pools AFTER the φ/g convs and does not scale; both are
     switchable (``pool_after_proj=True``, ``scale=False``) to show that they change the output.
 Parameters per block: 2C² + 4.5C (θ, φ, g, W_z with biases: 2C² + 2.5C; BN affine: 2C),
-    e.g. 2,101,760 at C = 1024; the 5-block ResNet-50 adds 7,358,464 (tested).
+    e.g. 2,101,760 at C = 1024; the 5-block ResNet-50 adds 7,358,464 (``NonLocalNet.PUBLISHED``).
 Simplified
     - the C2D baseline of the paper also max-pools time after res2 and uses 32-frame clips; here
       time is only merged by the non-local blocks and the final average (as in TSM + NL).
@@ -52,6 +52,7 @@ from torch import Tensor, nn
 
 from ..layers.resnet2d import BLOCKS, ResNet2d
 from ..layers.shapes import check_video, fold_time, unfold_time
+from .published import Published
 
 
 class NonLocalBlock(nn.Module):
@@ -138,11 +139,20 @@ class NonLocalNet(nn.Module):
     PRESETS = {
         "small": dict(num_classes=10, widths=(16, 32, 64), depths=(1, 1, 1), block="basic", stem="small",
                       nonlocal_after=(1,)),
-        # NL C2D ResNet-50, 5 blocks, Kinetics-400 (Wang et al. 2018, Table 2a / 5-block setting)
+        # NL C2D ResNet-50, 5 blocks, Kinetics-400 (Wang et al. 2018, Table 2c, the 5-block setting)
         "paper": dict(num_classes=400, widths=(64, 128, 256, 512), depths=(3, 4, 6, 3), block="bottleneck",
                       stem="imagenet", nonlocal_after=(3, 5, 7, 9, 11)),
     }
-    PUBLISHED = {"params_per_block": "2C^2 + 4.5C", "resnet50_5_blocks": 7_358_464}
+    PUBLISHED = {
+        "block_params_1024": Published(2_101_760, "parameters", "one non-local block at C = 1024 "
+                                       "(2C² + 4.5C: θ, φ, g, W_z with biases and the BN affine)",
+                                       "the NonLocal block of github.com/facebookresearch/video-nonlocal-net, "
+                                       "counted layer by layer"),
+        "resnet50_5_blocks": Published(7_358_464, "parameters", "the 5 non-local blocks added to ResNet-50 "
+                                       "(after blocks 0, 2 of res3 and 0, 2, 4 of res4)",
+                                       "Wang et al., arXiv:1711.07971, Sec. 4.1 (placement) and the official code "
+                                       "github.com/facebookresearch/video-nonlocal-net, counted layer by layer"),
+    }
 
     def __init__(self, num_classes: int = 10, *, in_channels: int = 3, widths: Sequence[int] = (16, 32, 64),
                  depths: Sequence[int] = (1, 1, 1), block: str = "basic", stem: str = "small",
@@ -159,7 +169,7 @@ class NonLocalNet(nn.Module):
             {str(i): NonLocalBlock(out_channels[i], subsample=subsample, scale=scale) for i in nonlocal_after})
         self.out_features = self.backbone.out_features
         self.dropout = nn.Dropout(dropout)
-        self.fc = nn.Linear(self.out_features, num_classes)
+        self.head = nn.Linear(self.out_features, num_classes)
 
     def forward_features(self, x: Tensor) -> Tensor:
         """Video (B, C, T, H, W) -> clip features (B, D)."""
@@ -174,7 +184,7 @@ class NonLocalNet(nn.Module):
 
     def forward_head(self, features: Tensor) -> Tensor:
         """Clip features (B, D) -> logits (B, K)."""
-        return self.fc(self.dropout(features))
+        return self.head(self.dropout(features))
 
     def forward(self, x: Tensor) -> Tensor:
         """Video (B, C, T, H, W) -> logits (B, K)."""

@@ -29,10 +29,10 @@ Rejected
       matters, not model.
 
 Parameter count: ``PredRNN.PRESETS["paper"]`` (4 layers × 128 channels, 5×5 kernels, patch 4
-on 64×64×1 frames → 16 input channels) has 23,838,720 parameters, the digest's count of the
-official module in the Moving MNIST configuration [V-comp].
+on 64×64×1 frames → 16 input channels) has 23,838,720 parameters, the count of the official
+module in its Moving MNIST configuration (``PredRNN.PUBLISHED["params"]``).
 
-Shapes: video (B, C, T, H, W) -> frames (B, C, predict, H, W) (see ``video_prediction``); the
+Shapes: video (B, C, T, H, W) -> frames (B, C, predict, H, W) (see ``drivers.VideoPredictor``); the
 cell works on (B, C, H', W') maps inside the time loop.
 """
 
@@ -41,7 +41,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from .video_prediction import VideoPredictor
+from .published import Published
+from .drivers import VideoPredictor
 
 
 class SpatioTemporalLSTMCell(nn.Module):
@@ -81,7 +82,7 @@ class SpatioTemporalLSTMCell(nn.Module):
 
 
 class PredRNNCore(nn.Module):
-    """A stack of ST-LSTMs with the zig-zag M (core protocol of ``video_prediction``).
+    """A stack of ST-LSTMs with the zig-zag M (core protocol of ``drivers.VideoPredictor``).
 
     state = (hs, cs, m): per-layer H and C, and the single M threaded through layer 0..L-1 and
     carried from the top at t-1 to the bottom at t.
@@ -122,7 +123,12 @@ class PredRNN(VideoPredictor):
         # thuml/predrnn-pytorch mnist_script/predrnn_mnist_train.sh: 4×128, filter 5, patch 4.
         "paper": dict(channels=1, patch=4, hidden=(128, 128, 128, 128), kernel_size=5),
     }
-    PAPER_PARAMS = 23_838_720
+    PUBLISHED = {
+        "params": Published(23_838_720, "parameters", "preset 'paper' (Moving MNIST: 4 layers × 128 channels, "
+                            "5×5 kernels, patch 4, no layer norm)", "official code "
+                            "github.com/thuml/predrnn-pytorch (mnist_script/predrnn_mnist_train.sh), counted by "
+                            "instantiating it"),
+    }
 
     def __init__(self, *, channels: int = 1, patch: int = 4, hidden: tuple[int, ...] = (32, 32),
                  kernel_size: int = 3, observe: int = 10, predict: int = 10, output: str = "sigmoid"):

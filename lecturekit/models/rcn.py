@@ -6,7 +6,7 @@ for Learning Video Representations", ICLR 2016. https://arxiv.org/abs/1511.06432
 
 Instead of one LSTM on the last fully connected features (LRCN), put a recurrence on several
 levels ("percepts") of a 2D CNN, so mid-level, high-resolution maps are modelled over time
-too. Every level l has its own convolutional GRU (paper Eq. 4-7, Ballas's convention)::
+too. Every level l has its own convolutional GRU (the paper's equations, Ballas's convention)::
 
     z_t^l = σ(W_z^l * x_t^l + U_z^l * h_{t-1}^l)
     r_t^l = σ(W_r^l * x_t^l + U_r^l * h_{t-1}^l)
@@ -29,7 +29,7 @@ Presets
     paper   the VGG-16 convolutional trunk on 224×224 frames with RCNs on pool2, pool3, pool4,
             pool5 (the paper also uses fc7 as a 1×1 map; omitted here — no fc layers). The RCN
             widths are those of the levels; the paper's exact RCN sizes and kernel sizes are
-            not verified in the digest, so no parameter count is asserted.
+            not reproduced, so no parameter count is asserted.
 Simplified: no ImageNet weights (none can be downloaded here); the trunk trains from scratch.
 
 Shapes: video (B, C, T, H, W) -> logits (B, K); ``forward_steps`` -> (B, T, K) causal
@@ -67,12 +67,15 @@ class GRURCN(nn.Module):
         kernel_size: kernel of the GRU convolutions.
         convention: GRU convention (``"ballas"`` as in the paper, ``"torch"`` to compare).
         stacked: Stacked GRU-RCN (level l also reads level l − 1's hidden map).
+        dropout: before the classifiers.
+
+    ``head`` holds one classifier per level (a ModuleList); their logits are averaged.
 
     Shape: video (B, C, T, H, W) -> logits (B, K).
     """
 
     PRESETS = {
-        "small": dict(in_channels=3, stages=((16, 1), (32, 1), (64, 1)), levels=(0, 1, 2)),
+        "small": dict(num_classes=10, in_channels=3, stages=((16, 1), (32, 1), (64, 1)), levels=(0, 1, 2)),
         # VGG-16 trunk (conv widths 64, 128, 256, 512, 512; 2, 2, 3, 3, 3 convs), RCNs on pool2..pool5.
         "paper": dict(in_channels=3, stages=((64, 2), (128, 2), (256, 3), (512, 3), (512, 3)),
                       levels=(1, 2, 3, 4)),
@@ -93,7 +96,7 @@ class GRURCN(nn.Module):
             ConvGRUCell(widths[lev] + (rcn[j - 1] if stacked and j > 0 else 0), rcn[j], kernel_size,
                         convention=convention) for j, lev in enumerate(levels))
         self.drop = nn.Dropout(dropout)
-        self.heads = nn.ModuleList(nn.Linear(ch, num_classes) for ch in rcn)
+        self.head = nn.ModuleList(nn.Linear(ch, num_classes) for ch in rcn)
 
     def percepts(self, video: Tensor) -> list[Tensor]:
         """The CNN's level maps for every frame: list of (B, T, C_l, H_l, W_l)."""
@@ -129,7 +132,7 @@ class GRURCN(nn.Module):
             pooled = hs.mean(dim=(3, 4))                                 # (B, T, C_h)
             steps = torch.arange(1, pooled.shape[1] + 1, device=pooled.device, dtype=pooled.dtype)
             running = pooled.cumsum(dim=1) / steps.view(1, -1, 1)        # time average up to t
-            logits.append(self.heads[j](self.drop(running)))
+            logits.append(self.head[j](self.drop(running)))
         return torch.stack(logits, dim=0).mean(dim=0)                    # average of the levels
 
     def forward_features(self, video: Tensor) -> list[Tensor]:
@@ -137,7 +140,7 @@ class GRURCN(nn.Module):
         return [hs.mean(dim=(1, 3, 4)) for hs in self.level_states(video)]
 
     def forward_head(self, features: list[Tensor]) -> Tensor:
-        return torch.stack([head(self.drop(f)) for head, f in zip(self.heads, features)]).mean(dim=0)
+        return torch.stack([head(self.drop(f)) for head, f in zip(self.head, features)]).mean(dim=0)
 
     def forward(self, video: Tensor) -> Tensor:
         return self.forward_head(self.forward_features(video))           # (B, K)

@@ -2,9 +2,15 @@
 
 Convention every model family follows (no config framework):
 
-* the model is a plain ``nn.Module`` with keyword constructor arguments and CPU-sized defaults;
+* the model is a plain ``nn.Module``: ``Model(num_classes, *, everything_else)`` for classifiers,
+  all keyword-only for models without classes (video predictors);
 * the class carries ``PRESETS = {"small": {...}, "paper": {...}}``: keyword arguments of the
-  CPU default and of the published configuration (the paper's table named in a comment);
+  CPU default and of the published configuration (the paper's table named in a comment); the
+  constructor's defaults are the "small" preset, so ``Model()`` is ``build_model(name)`` up to
+  the random weights;
+* the final classifier is the attribute ``head``;
+* numbers a paper or its official code publishes (parameter counts, GMACs) are in
+  ``PUBLISHED: dict[str, Published]`` (:mod:`lecturekit.models.published`);
 * a table entry may fix extra keyword arguments (``p3d_a`` = ``P3D`` with ``block="A"``).
 
 ``build_model(name, preset, **overrides)`` merges, in this order: the preset, the entry's fixed
@@ -57,10 +63,7 @@ def build_from_table(table: dict[str, ModelEntry], name: str, preset: str = "sma
     if preset not in presets:
         raise KeyError(f"model {name!r} has no preset {preset!r}; presets: {', '.join(presets)}")
     kwargs = {**presets[preset], **entry.fixed, **overrides}
-    model = entry.cls(**kwargs)
-    # How it was built, so a checkpoint can rebuild it by name: build_model(name, **spec["kwargs"]).
-    model.build_spec = {"name": name, "kwargs": {"preset": preset, **overrides}}
-    return model
+    return entry.cls(**kwargs)
 
 
 def example_input(entry: ModelEntry, preset: str = "small", batch: int = 2, seed: int = 0, **overrides):

@@ -1,8 +1,9 @@
 """Vanilla RNN, GRU and LSTM cells written out for teaching, and the gradient-flow probe.
 
 Sources
-    Lecture slides "Improving Gradient Flow" (seed 001): the vanilla RNN h_t = tanh(A h_{t-1} + B x_t),
-    the GRU with update gate u, and the argument ∂h_t/∂h_{t-k} ≈ A^k = Q Λ^k Qᵀ.
+    O. Lanz, lecture slides "From Action Recognition to Action Anticipation" (vision.inf.unibz.it),
+    part "Improving Gradient Flow": the vanilla RNN h_t = tanh(A h_{t-1} + B x_t), the GRU with
+    update gate u, and the argument ∂h_t/∂h_{t-k} ≈ A^k = Q Λ^k Qᵀ.
     K. Cho et al., "Learning Phrase Representations using RNN Encoder-Decoder", EMNLP 2014
     (the GRU). https://arxiv.org/abs/1406.1078
     S. Hochreiter, J. Schmidhuber, "Long Short-Term Memory", Neural Computation 1997, with the

@@ -28,7 +28,7 @@ LOGITS are s_t = Σ_m λ_{m,t} s_{m,t}. (The code uses the unrolled hidden state
 cell state; that is what we do.)
 
 Implements
-    RULSTM          one branch: rolling + unrolling LSTM, SCI switch, classifier
+    RULSTM          one branch: rolling + unrolling LSTM, SCI switch, classifier ``head``
     RULSTMFusion    several branches fused by MATT
 Simplified
     - nothing in the computation. The unrolling is vectorised: all T unrolls run as one batch of
@@ -48,17 +48,19 @@ import torch
 from torch import Tensor, nn
 
 from ..layers.shapes import check_sequence
+from .published import Published
 
 
 class RULSTM(nn.Module):
     """One RU-LSTM branch over a feature sequence.
 
     Args:
+        num_classes: K (2,513 actions on EK-55, 3,806 on EK-100).
         feat_in: feature width D (1024 for the TSN RGB/flow features, 352 for the EK-55 object
             detector scores).
-        num_classes: K (2,513 actions on EK-55, 3,806 on EK-100).
         hidden: LSTM width H (1024).
-        dropout: on the inputs of both LSTMs and before the classifier (0.8).
+        dropout: on the inputs of both LSTMs and before the classifier ``head`` (0.8 in the paper
+            configuration).
         depth: LSTM layers (1).
         sequence_completion: SCI pre-training mode (the U-LSTM reads the true future features).
 
@@ -66,20 +68,25 @@ class RULSTM(nn.Module):
         features (B, T, D) -> logits (B, T, K)
 
     Example:
-        >>> model = RULSTM(feat_in=8, num_classes=4, hidden=16).eval()
+        >>> model = RULSTM(4, feat_in=8, hidden=16).eval()
         >>> tuple(model(torch.randn(2, 14, 8)).shape)
         (2, 14, 4)
     """
 
     PRESETS = {
         "small": dict(feat_in=32, num_classes=10, hidden=64, dropout=0.5),
-        # RULSTM main.py defaults, EK-100 RGB/flow branch (TSN features): 20,694,750 parameters
+        # RULSTM main.py defaults, EK-100 RGB/flow branch (TSN features)
         "paper": dict(feat_in=1024, num_classes=3806, hidden=1024, dropout=0.8),
+    }
+    PUBLISHED = {
+        "params": Published(20_694_750, "parameters", "preset 'paper': one 1024-d RGB or flow branch, "
+                            "3,806 EK-100 actions", "official code github.com/fpv-iplab/rulstm "
+                            "(RULSTM/models.py, main.py defaults), counted by instantiating it"),
     }
     STEPS = 14       # S_enc + S_ant = 6 + 8 time stamps, 0.25 s apart
     ONE_SECOND = -4  # index of the tau_a = 1 s prediction among the 14 steps
 
-    def __init__(self, feat_in: int = 32, num_classes: int = 10, *, hidden: int = 64, dropout: float = 0.8,
+    def __init__(self, num_classes: int = 10, *, feat_in: int = 32, hidden: int = 64, dropout: float = 0.5,
                  depth: int = 1, sequence_completion: bool = False):
         super().__init__()
         self.feat_in, self.hidden, self.depth = feat_in, hidden, depth
@@ -87,7 +94,7 @@ class RULSTM(nn.Module):
         self.rolling = nn.LSTM(feat_in, hidden, num_layers=depth, dropout=inner, batch_first=True)
         self.unrolling = nn.LSTM(feat_in, hidden, num_layers=depth, dropout=inner, batch_first=True)
         self.dropout = nn.Dropout(dropout)
-        self.classifier = nn.Sequential(nn.Dropout(dropout), nn.Linear(hidden, num_classes))
+        self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(hidden, num_classes))
         self.sequence_completion = sequence_completion
 
     @classmethod
@@ -136,7 +143,7 @@ class RULSTM(nn.Module):
 
     def forward_head(self, features: tuple[Tensor, Tensor]) -> Tensor:
         """The pair of :meth:`forward_features` -> logits (B, T, K), from the unrolled state."""
-        return self.classifier(features[0])                            # (B, T, K)
+        return self.head(features[0])                                  # (B, T, K)
 
     def forward(self, x: Tensor) -> Tensor:
         return self.forward_head(self.forward_features(x))
@@ -146,8 +153,8 @@ class RULSTMFusion(nn.Module):
     """Several RU-LSTM branches fused by modality attention (MATT).
 
     Args:
-        feat_dims: the feature width of each modality, e.g. (1024, 1024, 352) for RGB, flow, obj.
         num_classes: K.
+        feat_dims: the feature width of each modality, e.g. (1024, 1024, 352) for RGB, flow, obj.
         hidden: H of every branch (MATT's input is 2·H·M).
         dropout: as in :class:`RULSTM`, and inside the MATT MLP.
         branches: pre-trained :class:`RULSTM` branches to fuse (the official recipe); built from
@@ -161,15 +168,20 @@ class RULSTMFusion(nn.Module):
 
     PRESETS = {
         "small": dict(feat_dims=(32, 32, 16), num_classes=10, hidden=64, dropout=0.5),
-        # EK-100: RGB and flow (1024-d TSN) and objects (352-d): 67,200,669 parameters
+        # EK-100: RGB and flow (1024-d TSN) and objects (352-d)
         "paper": dict(feat_dims=(1024, 1024, 352), num_classes=3806, hidden=1024, dropout=0.8),
     }
+    PUBLISHED = {
+        "params": Published(67_200_669, "parameters", "preset 'paper': RGB, flow (1024-d) and object "
+                            "(352-d) branches with MATT, 3,806 EK-100 actions", "official code "
+                            "github.com/fpv-iplab/rulstm (RULSTM/models.py), counted by instantiating it"),
+    }
 
-    def __init__(self, feat_dims: Sequence[int] = (32, 32, 16), num_classes: int = 10, *, hidden: int = 64,
-                 dropout: float = 0.8, branches: Sequence[RULSTM] | None = None):
+    def __init__(self, num_classes: int = 10, *, feat_dims: Sequence[int] = (32, 32, 16), hidden: int = 64,
+                 dropout: float = 0.5, branches: Sequence[RULSTM] | None = None):
         super().__init__()
         if branches is None:
-            branches = [RULSTM(d, num_classes, hidden=hidden, dropout=dropout) for d in feat_dims]
+            branches = [RULSTM(num_classes, feat_in=width, hidden=hidden, dropout=dropout) for width in feat_dims]
         elif [br.feat_in for br in branches] != list(feat_dims):
             raise ValueError(f"branches read widths {[br.feat_in for br in branches]}, feat_dims says {list(feat_dims)}")
         self.branches = nn.ModuleList(branches)
@@ -181,6 +193,11 @@ class RULSTMFusion(nn.Module):
             nn.Linear(size // 4, size // 8), nn.ReLU(), nn.Dropout(dropout),
             nn.Linear(size // 8, m),
         )
+
+    @property
+    def head(self) -> nn.ModuleList:
+        """The final classifiers: each branch's ``head`` (one per modality); MATT weighs their logits."""
+        return nn.ModuleList(branch.head for branch in self.branches)
 
     @classmethod
     def example_input(cls, preset: str = "small", batch: int = 2) -> tuple[Tensor, ...]:

@@ -2,23 +2,31 @@
 
 Paper: J. Lin, C. Gan, S. Han, "TSM: Temporal Shift Module for Efficient Video Understanding",
 ICCV 2019. https://arxiv.org/abs/1811.08383
+Official code: github.com/mit-han-lab/temporal-shift-module (``ops/temporal_shift.py``).
 
 Implements
-    TSM   a TSN-style 2D ResNet whose blocks shift part of their channels along time before
-          the first conv of the residual branch ("residual shift", Sec. 3.3, Fig. 3b).
+    ShiftedBasicBlock, ShiftedBottleneck
+          a plain ResNet block (``lecturekit.layers.resnet2d``) that shifts part of its
+          channels along time, either on the residual branch only or on the whole block
+          (Sec. 3.3, Fig. 3):
 
-    For every block (ResNet basic or bottleneck) with input x (B*T, C, H, W):
+              y = ReLU( S(x) + F(shift(x)) )           residual shift (``place="residual"``, default)
+              y = ReLU( S(x') + F(x') ), x' = shift(x)   in-place shift (``place="block"``; worse in the paper)
 
-        y = x + F( shift(x) )            residual shift (``place="residual"``, the default)
-        y = shift(x) + F( shift(x) )     in-place shift (``place="block"``; worse in the paper)
+          with F the residual branch and S the shortcut. ``shift`` moves C/8 channels to the next
+          frame and C/8 to the previous one with zero padding (the operator, its directions and
+          its online variant: ``lecturekit.layers.temporal_shift``). The official code does the
+          same by wrapping the first conv of the block (``make_temporal_shift``, ``blockres``).
+    TSM   a 2D ResNet with shifted blocks, a per-frame classifier and TSN's average of the frame
+          logits over T (the shared driver ``lecturekit.models.drivers.PerFrameClassifier``).
 
-    where ``shift`` moves C/8 channels to the next frame and C/8 to the previous one with zero
-    padding (the operator, its directions and its online variant: ``lecturekit.layers.
-    temporal_shift``). Frame logits are averaged over T (TSN's consensus).
+    Which blocks shift: in every stage, blocks 0, n, 2n, ... with n = ``shift_every``
+    (the official ``n_round``: 1, i.e. every block, except for ResNet-101 and deeper, where the
+    official code uses 2). See :func:`shifted_blocks`.
 Simplified
     - Backbone: small ResNet for the CPU; ResNet-50 in the ``paper`` preset (8 frames,
-      Kinetics-400): 24,327,632 params, 32.7 GMACs at 8×224² [V-comp, RECOGNITION.md §5], the
-      same as TSN: the shift adds no parameter and no multiply-add.
+      Kinetics-400): 24,327,632 parameters and 32.7 GMACs at 8×224², the same as TSN: the shift
+      adds no parameter and no multiply-add (see ``TSM.PUBLISHED``).
     - No temporal max-pooling variant (``temporal_pool``), no non-local blocks, no MobileNet.
     - Frames are taken as given (sample them with ``lecturekit.models.tsn.segment_indices``).
 Shapes (letters defined in lecturekit/layers/shapes.py)
@@ -33,12 +41,74 @@ from functools import partial
 import torch
 from torch import Tensor, nn
 
-from ..layers.resnet2d import PerFrameClassifier, ResNet2d
+from ..layers.resnet2d import BasicBlock, Bottleneck, NormLayer, ResNet2d
 from ..layers.temporal_shift import TemporalShift
+from .drivers import PerFrameClassifier
+from .published import Published
+
+PLACES = ("residual", "block")
+
+
+class _Shifted:
+    """The shifted version of a plain ResNet block (mixed into BasicBlock and Bottleneck below).
+
+    Args:
+        cin, width, stride, norm_layer: the plain block.
+        shift: the temporal module, called as ``shift(x, frames)`` on (B*T, C, H, W).
+        place: ``"residual"`` or ``"block"`` (see the module docstring).
+
+    Shape: (B*T, cin, H, W) with ``frames = T`` -> (B*T, cout, H/stride, W/stride)
+    """
+
+    def __init__(self, cin: int, width: int, stride: int = 1, *, shift: nn.Module, place: str = "residual",
+                 norm_layer: NormLayer = nn.BatchNorm2d):
+        super().__init__(cin, width, stride, norm_layer=norm_layer)
+        if place not in PLACES:
+            raise ValueError(f"place must be one of {PLACES}, got {place!r}")
+        self.temporal, self.place = shift, place
+
+    def forward(self, x: Tensor, frames: int) -> Tensor:
+        if self.place == "block":                          # in-place: the identity path is shifted too
+            x = self.temporal(x, frames)
+            return self.act(self.residual(x) + self.shortcut(x))
+        shifted = self.temporal(x, frames)                 # (B*T, cin, H, W), the residual branch only
+        return self.act(self.residual(shifted) + self.shortcut(x))
+
+
+class ShiftedBasicBlock(_Shifted, BasicBlock):
+    """:class:`~lecturekit.layers.resnet2d.BasicBlock` with a temporal shift (see ``_Shifted``)."""
+
+
+class ShiftedBottleneck(_Shifted, Bottleneck):
+    """:class:`~lecturekit.layers.resnet2d.Bottleneck` with a temporal shift (see ``_Shifted``)."""
+
+
+SHIFTED = {BasicBlock: ShiftedBasicBlock, Bottleneck: ShiftedBottleneck}
+
+
+def shifted_blocks(depths: Sequence[int], shift_every: int = 1) -> list[tuple[int, int]]:
+    """(stage, index within the stage) of the blocks TSM shifts: every ``shift_every``-th block of
+    each stage, starting with its first one (the official ``n_round`` rule).
+
+    >>> shifted_blocks((2, 3), shift_every=2)
+    [(0, 0), (1, 0), (1, 2)]
+    """
+    if not isinstance(shift_every, int) or shift_every < 1:
+        raise ValueError(f"shift_every must be a positive int, got {shift_every!r}")
+    return [(stage, i) for stage, depth in enumerate(depths) for i in range(depth) if i % shift_every == 0]
+
+
+def _make_block(block_cls: type, cin: int, width: int, stride: int, *, stage: int, index: int,
+                norm_layer: NormLayer, fold_div: int | None, mode: str, place: str, shift_every: int) -> nn.Module:
+    """ResNet2d's ``make_block`` for TSM: a shifted block where :func:`shifted_blocks` says so."""
+    if index % shift_every:
+        return block_cls(cin, width, stride, norm_layer=norm_layer)
+    return SHIFTED[block_cls](cin, width, stride, shift=TemporalShift(fold_div, mode), place=place,
+                              norm_layer=norm_layer)
 
 
 class TSM(PerFrameClassifier):
-    """A ResNet with temporal shifts in every block, TSN average consensus over frames.
+    """A ResNet with temporal shifts in its blocks, TSN average consensus over frames.
 
     Args:
         num_classes: K.
@@ -47,9 +117,10 @@ class TSM(PerFrameClassifier):
         mode: ``"offline"`` (bidirectional) or ``"online"`` (past only, for streaming).
         place: ``"residual"`` (default, the paper's choice) or ``"block"`` (in-place shift).
         in_channels, widths, depths, block, stem: the :class:`ResNet2d` backbone.
-        shift_every: shift in every n-th block only (the official code uses 2 for ResNet-101).
+        shift_every: shift blocks 0, n, 2n, ... of every stage (:func:`shifted_blocks`; the
+            official code uses 2 for ResNet-101).
         dropout: dropout before the classifier (0 here; the ``paper`` preset uses 0.5, the value
-            the official Kinetics training command passes [P]).
+            of the Kinetics training command in the official repository's README).
 
     Shape: video (B, C, T, H, W), any T >= 1 -> logits (B, K)
 
@@ -61,32 +132,38 @@ class TSM(PerFrameClassifier):
     SUPPORTS_ANY_T = True
     PRESETS = {
         "small": dict(num_classes=10),
-        # Table 2 / README of the official code: TSM ResNet-50, 8 frames, Kinetics-400.
+        # README of the official code: TSM ResNet-50, 8 frames, Kinetics-400.
         "paper": dict(num_classes=400, widths=(64, 128, 256, 512), depths=(3, 4, 6, 3),
                       block="bottleneck", stem="imagenet", dropout=0.5),
     }
-    # [V-comp] RECOGNITION.md §5 and §10: params with a 400-way head; GMACs at 1×3×8×224×224.
-    PUBLISHED = {"paper_params": 24_327_632, "paper_params_174": 23_864_558, "paper_gmacs": 32.7,
-                 "paper_input": (1, 3, 8, 224, 224)}
+    PUBLISHED = {
+        "paper_params": Published(24_327_632, "parameters", "preset 'paper': ResNet-50 with a 400-way head "
+                                  "(Kinetics-400); the shift adds none",
+                                  "the ResNet-50 TSM of github.com/mit-han-lab/temporal-shift-module "
+                                  "(torchvision resnet50 trunk), counted by instantiating it"),
+        "paper_params_174": Published(23_864_558, "parameters", "preset 'paper' with a 174-way head "
+                                      "(Something-Something)",
+                                      "the ResNet-50 TSM of github.com/mit-han-lab/temporal-shift-module, "
+                                      "counted by instantiating it"),
+        "paper_gmacs": Published(32.7, "GMACs", "preset 'paper', one clip of 8 frames at 224×224 "
+                                 "(8 × 4.089 GMACs of ResNet-50), the same as TSN",
+                                 "Lin et al., arXiv:1811.08383 (its '33G' for the 8-frame TSM ResNet-50)"),
+    }
 
     def __init__(self, num_classes: int = 10, *, fold_div: int | None = 8, mode: str = "offline",
                  place: str = "residual", in_channels: int = 3, widths: Sequence[int] = (16, 32, 64),
                  depths: Sequence[int] = (1, 1, 1), block: str = "basic", stem: str = "small",
                  shift_every: int = 1, dropout: float = 0.0):
         super().__init__()
-        if place not in ("residual", "block"):
-            raise ValueError(f"place must be 'residual' or 'block', got {place!r}")
+        if place not in PLACES:
+            raise ValueError(f"place must be one of {PLACES}, got {place!r}")
+        shifted_blocks(depths, shift_every)                                   # validates shift_every
         self.in_channels = in_channels
-        shift = partial(_make_shift, fold_div=fold_div, mode=mode)
+        make_block = partial(_make_block, fold_div=fold_div, mode=mode, place=place, shift_every=shift_every)
         self.backbone = ResNet2d(in_channels, widths=widths, depths=depths, block=block, stem=stem,
-                                 temporal=shift, temporal_place=place, temporal_every=shift_every)
+                                 make_block=make_block)
         self.dropout = nn.Dropout(dropout)
-        self.fc = nn.Linear(self.backbone.out_features, num_classes)
+        self.head = nn.Linear(self.backbone.out_features, num_classes)
 
 
-def _make_shift(channels: int, *, fold_div: int | None, mode: str) -> nn.Module:
-    """Factory for the backbone hook (the shift does not depend on ``channels``)."""
-    return TemporalShift(fold_div, mode)
-
-
-__all__ = ["TSM"]
+__all__ = ["TSM", "ShiftedBasicBlock", "ShiftedBottleneck", "shifted_blocks"]

@@ -7,7 +7,8 @@ extension). https://arxiv.org/abs/1608.00859
 Implements
     segment_indices   sparse sampling: split T frames into S equal segments, one snippet each
                       (random position in training, the segment centre in testing)
-    rgb_difference    the RGB-difference modality: L+1 frames -> L differences -> 3L channels
+    RGB difference    the RGB-difference modality: L+1 frames -> L differences -> 3L channels
+                      (``lecturekit.layers.motion.difference_stack``)
     inflate_first_conv  cross-modality initialisation of a first conv with more input channels
     TSN               the network, Eq. (1):
 
@@ -19,7 +20,7 @@ Implements
 Simplified
     - Backbone: a small ResNet (CPU) or ResNet-50 (``paper``), not BN-Inception. The ``paper``
       preset is the ResNet-50 TSN of the TSM repository (8 segments, Kinetics-400): 24,327,632
-      parameters [V-comp, RECOGNITION.md §10].
+      parameters (``TSN.PUBLISHED``).
     - Sampling happens inside ``forward`` on the clip it is given (ToyKitchens clips are short);
       one random offset per (video, segment) in ``train()`` mode, the centre in ``eval()``.
     - Optical-flow TSN is not built here; stacked flow lives in ``lecturekit.models.twostream``.
@@ -36,8 +37,10 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
+from ..layers.motion import difference_stack
 from ..layers.resnet2d import ResNet2d
 from ..layers.shapes import check_shape, check_video
+from .published import Published
 
 MODALITIES = ("rgb", "rgb_diff")
 
@@ -72,20 +75,6 @@ def segment_indices(num_frames: int, segments: int, snippet: int = 1, *, random:
         offset = torch.full((batch, segments), (room - 1) // 2, device=starts.device)
     first = starts + offset                                                   # (batch, S)
     return first[..., None] + torch.arange(snippet, device=starts.device)     # (batch, S, snippet)
-
-
-def rgb_difference(snippets: Tensor) -> Tensor:
-    """RGB difference of consecutive frames inside each snippet, stacked on channels.
-
-    Args:
-        snippets: (N, C, L+1, H, W), L+1 consecutive frames per snippet.
-    Returns:
-        (N, C*L, H, W): channel ``k*C + c`` holds ``x[:, c, k+1] - x[:, c, k]`` (difference-major,
-        as the released code stacks them).
-    """
-    n, c, l1, h, w = check_video(snippets, name="snippets")
-    d = snippets[:, :, 1:] - snippets[:, :, :-1]                # (N, C, L, H, W)
-    return d.transpose(1, 2).reshape(n, c * (l1 - 1), h, w)     # (N, L*C, H, W)
 
 
 def inflate_first_conv(weight: Tensor, in_channels: int) -> Tensor:
@@ -126,7 +115,11 @@ class TSN(nn.Module):
         "paper": dict(num_classes=400, segments=8, widths=(64, 128, 256, 512), depths=(3, 4, 6, 3),
                       block="bottleneck", stem="imagenet", dropout=0.8),
     }
-    PUBLISHED = {"paper_params": 24_327_632}  # [V-comp] RECOGNITION.md §5/§10, 400-way head
+    PUBLISHED = {
+        "paper_params": Published(24_327_632, "parameters", "preset 'paper': ResNet-50 with a 400-way head "
+                                  "(Kinetics-400)", "the ResNet-50 TSN of github.com/mit-han-lab/temporal-shift-module "
+                                  "(torchvision resnet50 trunk), counted by instantiating it"),
+    }
 
     def __init__(self, num_classes: int = 10, *, segments: int = 4, modality: str = "rgb",
                  diff_frames: int = 1, in_channels: int = 3, widths: Sequence[int] = (16, 32, 64),
@@ -143,7 +136,7 @@ class TSN(nn.Module):
         net_in = in_channels if modality == "rgb" else in_channels * diff_frames
         self.backbone = ResNet2d(net_in, widths=widths, depths=depths, block=block, stem=stem)
         self.dropout = nn.Dropout(dropout)
-        self.fc = nn.Linear(self.backbone.out_features, num_classes)
+        self.head = nn.Linear(self.backbone.out_features, num_classes)
 
     def snippets(self, video: Tensor) -> Tensor:
         """Sample and build the network input: (B, C, T, H, W) -> (B*S, C_in, H, W)."""
@@ -156,7 +149,7 @@ class TSN(nn.Module):
         x = x.reshape(b * self.segments, c, self.snippet, h, w)             # (B*S, C, L', H, W)
         if self.modality == "rgb":
             return x[:, :, 0]                                               # (B*S, C, H, W)
-        return rgb_difference(x)                                            # (B*S, C*L, H, W)
+        return difference_stack(x)                                          # (B*S, C*L, H, W)
 
     def forward_features(self, video: Tensor) -> Tensor:
         """F(T_s; W) before the classifier: video -> per-snippet features (B, S, D)."""
@@ -166,8 +159,8 @@ class TSN(nn.Module):
 
     def forward_head(self, features: Tensor) -> Tensor:
         """Classifier per snippet, then the consensus G = average over segments: (B, S, D) -> (B, K)."""
-        check_shape(features, "B S D", name="features", D=self.fc.in_features)
-        return self.fc(self.dropout(features)).mean(dim=1)                  # (B, K)
+        check_shape(features, "B S D", name="features", D=self.head.in_features)
+        return self.head(self.dropout(features)).mean(dim=1)                # (B, K)
 
     def forward(self, video: Tensor) -> Tensor:
         return self.forward_head(self.forward_features(video))
@@ -183,4 +176,4 @@ class TSN(nn.Module):
         return self
 
 
-__all__ = ["TSN", "inflate_first_conv", "rgb_difference", "segment_indices"]
+__all__ = ["TSN", "inflate_first_conv", "segment_indices"]

@@ -29,10 +29,10 @@ Returning logits with softmax-average fusion: the fused output is
 average of the two streams' softmaxes, so it plugs into cross-entropy like any logits.
 
 Simplified
-    - Streams: small ResNets (CPU) or ResNet-50 (``paper`` preset), not CNN-M-2048; the
-      published two-stream numbers are [P] in the digest, so no count is asserted against them.
+    - Streams: small ResNets (CPU) or ResNet-50 (``paper`` preset), not CNN-M-2048, so no
+      published count is asserted.
     - Flow: Lucas-Kanade instead of Brox et al. (2004); or ``motion="diff"``: stacked RGB
-      differences (TSN's cheap motion cue; not flow).
+      differences (TSN's cheap motion cue, ``lecturekit.layers.motion.difference_stack``; not flow).
     - The spatial stream scores every frame of the clip and averages (the paper trains on one
       random frame and averages 25 at test time); the temporal stream takes the centred window
       of L+1 frames. Streams are trained jointly through the fused output (the paper trains
@@ -53,6 +53,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..layers.motion import difference_stack
 from ..layers.resnet2d import ResNet2d
 from ..layers.shapes import check_shape, check_video, fold_time
 
@@ -144,13 +145,6 @@ def flow_stack(video: Tensor, *, mean_subtraction: bool = True, **lk) -> Tensor:
     return f.reshape(b, 2 * (t - 1), h, w)                                # (B, 2L, H, W)
 
 
-def difference_stack(video: Tensor) -> Tensor:
-    """Consecutive RGB differences stacked: (B, C, L+1, H, W) -> (B, C*L, H, W), diff-major."""
-    b, c, t, h, w = check_video(video)
-    d = video[:, :, 1:] - video[:, :, :-1]                                # (B, C, L, H, W)
-    return d.transpose(1, 2).reshape(b, c * (t - 1), h, w)
-
-
 class TwoStream(nn.Module):
     """Spatial (RGB) + temporal (motion stack) ConvNets with late softmax-average fusion.
 
@@ -163,6 +157,9 @@ class TwoStream(nn.Module):
         mean_flow_subtraction: subtract each flow field's mean (the paper does).
         flow_window, flow_iterations: Lucas-Kanade settings.
         widths, depths, block, stem: the two :class:`ResNet2d` streams (same architecture).
+
+    The classifier of each stream is ``head_spatial`` / ``head_temporal``: the paper's two
+    outputs, fused late (:meth:`forward_streams` returns both).
 
     Shape: video (B, 3, T, H, W) -> logits (B, K)
 
@@ -195,8 +192,8 @@ class TwoStream(nn.Module):
         net = dict(widths=widths, depths=depths, block=block, stem=stem)
         self.spatial = ResNet2d(3, **net)
         self.temporal = ResNet2d(motion_channels, **net)
-        self.fc_spatial = nn.Linear(self.spatial.out_features, num_classes)
-        self.fc_temporal = nn.Linear(self.temporal.out_features, num_classes)
+        self.head_spatial = nn.Linear(self.spatial.out_features, num_classes)    # each stream's classifier:
+        self.head_temporal = nn.Linear(self.temporal.out_features, num_classes)  # two outputs, fused late
 
     def motion_input(self, video: Tensor) -> Tensor:
         """The temporal stream's input from the centred L+1 frames: (B, 2L or 3L, H, W)."""
@@ -218,9 +215,9 @@ class TwoStream(nn.Module):
 
     def forward_streams(self, features: Tensor) -> tuple[Tensor, Tensor]:
         """Each stream's logits from the concatenated features: ((B, K), (B, K))."""
-        ds = self.fc_spatial.in_features
-        check_shape(features, "B D", name="features", D=ds + self.fc_temporal.in_features)
-        return self.fc_spatial(features[:, :ds]), self.fc_temporal(features[:, ds:])
+        ds = self.head_spatial.in_features
+        check_shape(features, "B D", name="features", D=ds + self.head_temporal.in_features)
+        return self.head_spatial(features[:, :ds]), self.head_temporal(features[:, ds:])
 
     def forward_head(self, features: Tensor) -> Tensor:
         """Late fusion: (B, D_s + D_m) -> (B, K)."""

@@ -20,8 +20,7 @@ scripts' default) and commit it. Keep each file small (a few MB at most): the wh
 Anything else a notebook needs is regenerated on first use and cached under
 ``lecturekit.data.cache_dir()`` (ToyKitchens renders, per-frame features).
 
-Where it sits: beside ``env``; it imports only ``data.cache.repo_root`` (lazily), so every floor
-above ``data`` may use it.
+Where it sits: beside ``env``; it imports only ``env.repo_root`` (lazily), so every floor may use it.
 """
 
 from __future__ import annotations
@@ -52,7 +51,7 @@ def shipped_path(relpath: str) -> Path:
 
 def checkout_path(relpath: str) -> Path | None:
     """``data/<relpath>`` of the course checkout holding this package, or None for a pip install."""
-    from ..data.cache import repo_root
+    from ..env import repo_root
 
     root = repo_root()
     return None if root is None else root / "data" / Path(*_relative(relpath).parts)

@@ -6,11 +6,15 @@ the cell's last expression) in one course style (:func:`course_style`, modest dp
     style     course_style, use_course_style, COURSE_RC, new_figure, to_numpy_video
     video     storyboard, video_player, cam_overlay, attention_over_space, counterfactual_storyboard
     plots     action_timeline, anticipation_plot, observed_fraction_curves, confusion_matrix,
-              attention_over_time, dependency_matrix, gradient_norm_plot, param_table,
+              attention_over_time, plot_dependency_matrix, gradient_norm_plot,
               params_flops_plot, early_recognition_figure
+    tables    param_table, ParamTable (parameter / FLOP tables of models)
     live      plot_history, LiveCurves (the live training-curves callback of train.fit)
     widgets   clip_scrubber, early_recognition_explorer, anticipation_explorer (ipywidgets)
     diagrams  fusion_diagram, shift_diagram, two_stream_diagram, ata_diagram (architecture diagrams drawn with matplotlib)
+
+Figures for single lessons live in their own modules (``viz.aga``, ``viz.anticipation``,
+``viz.early``, ``viz.horst``), imported by name.
 
 Names load lazily: ``import lecturekit.viz`` imports neither matplotlib nor ipywidgets until a
 name is used.
@@ -18,28 +22,22 @@ name is used.
 
 import importlib as _importlib
 
-# --- toolkit names -> submodule (issue: training, evaluation and visual toolkit) ---
+# --- every name -> the submodule that defines it ---
 _LAZY = {
     "COURSE_RC": "style", "course_style": "style", "use_course_style": "style", "new_figure": "style", "to_numpy_video": "style",
     "figure_png": "style", "class_color": "style",
     "storyboard": "video", "video_player": "video", "cam_overlay": "video", "attention_over_space": "video",
-    "frame_indices": "video",
+    "frame_indices": "video", "counterfactual_storyboard": "video",
     "action_timeline": "plots", "anticipation_plot": "plots", "observed_fraction_curves": "plots",
-    "confusion_matrix": "plots", "confusion_counts": "plots", "attention_over_time": "plots",
-    "dependency_matrix": "plots", "gradient_norm_plot": "plots", "param_table": "plots", "ParamTable": "plots",
-    "params_flops_plot": "plots", "segments_from_labels": "plots",
+    "confusion_matrix": "plots", "attention_over_time": "plots", "plot_dependency_matrix": "plots",
+    "gradient_norm_plot": "plots", "params_flops_plot": "plots", "segments_from_labels": "plots",
+    "early_recognition_figure": "plots",
+    "param_table": "tables", "ParamTable": "tables",
     "plot_history": "live", "LiveCurves": "live",
     "clip_scrubber": "widgets", "early_recognition_explorer": "widgets", "anticipation_explorer": "widgets",
     "topk_table": "widgets",
+    "fusion_diagram": "diagrams", "shift_diagram": "diagrams", "two_stream_diagram": "diagrams", "ata_diagram": "diagrams",
 }
-# --- further viz names (other issues) ---
-_LAZY["fusion_diagram"] = "diagrams"   # architecture diagram of the fusion networks (notebook 02)
-_LAZY["shift_diagram"] = "diagrams"    # TSM's temporal shift, before and after (notebook 04)
-_LAZY["two_stream_diagram"] = "diagrams"   # RGB stream + motion stream, late fusion (notebook 05)
-_LAZY["ata_diagram"] = "diagrams"      # ATA: align - attend - de-align (notebook 06)
-_LAZY["counterfactual_storyboard"] = "video"   # the past evidence an AGA counterfactual search changed
-_LAZY["early_recognition_figure"] = "plots"    # MS-LSTM Fig. 5 / Fig. 6: accuracy vs observed fraction per loss
-
 
 def __getattr__(name):
     if name in _LAZY:

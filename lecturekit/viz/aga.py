@@ -166,7 +166,7 @@ def dependency_vs_grammar(dependency, grammar, *, title: str | None = None, xlab
 
     Args:
         dependency: M (A, A), M[a, b] = the attention of current action a on past action b
-            (:func:`lecturekit.analysis.aga.dependency_matrix`; rows sum to 1).
+            (:func:`lecturekit.analysis.dependency.dependency_matrix`; rows sum to 1).
         grammar: (A, A) in the same orientation: G[a, b] = P(next = a | previous = b), i.e. the
             TRANSPOSE of ``ToyKitchens.transition_matrix()`` (whose row b is P(next | previous b)).
 

@@ -23,14 +23,48 @@ __all__ = ["LiveCurves", "plot_history"]
 
 def plot_history(history: History, *, metrics: Sequence[str] | None = None, title: str | None = None, fig=None):
     """Training curves of a :class:`lecturekit.train.History` in the course style: the train
-    and validation loss on the first axes, then one axes per validation metric."""
+    and validation loss on the first axes, then one axes per validation metric.
+
+    Returns the matplotlib Figure: a new one unless ``fig`` is given, in which case it is
+    cleared and redrawn (what the live curves do on every update).
+    """
     if not isinstance(history, History):
         raise TypeError(f"plot_history expects a lecturekit.train.History, got {type(history).__name__}")
+    metrics = list(history.metric_names() if metrics is None else metrics)
+    n = 1 + len(metrics)
     with course_style():
         if fig is None:
-            n = 1 + len(history.metric_names() if metrics is None else metrics)
             fig = new_figure(figsize=(3.2 * n + 0.4, 2.8))
-        return history.plot(fig, metrics=metrics, title=title)
+        else:
+            fig.clear()
+            fig.set_size_inches(3.2 * n + 0.4, 2.8)
+        axes = fig.subplots(1, n, squeeze=False)[0]
+        x_key = "epoch" if history.by_epoch() else "step"
+        xs = history[x_key] if history.records else []
+        ax = axes[0]
+        if history.step_loss and not history.by_epoch():
+            # every optimizer step, faint, under the evaluation points
+            ax.plot(range(1, len(history.step_loss) + 1), history.step_loss, color="0.75", lw=0.8,
+                    label="train (step)")
+        if history.records:
+            ax.plot(xs, history["train_loss"], marker="o", ms=3, label="train")
+            if "val_loss" in history:
+                ax.plot(xs, history["val_loss"], marker="o", ms=3, label="val")
+        ax.set_xlabel(x_key)
+        ax.set_ylabel("loss")
+        ax.set_title("loss")
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend()
+        for ax, name in zip(axes[1:], metrics):
+            if history.records and f"val_{name}" in history:
+                ax.plot(xs, history[f"val_{name}"], marker="o", ms=3, color="C1", label="val")
+            ax.set_xlabel(x_key)
+            ax.set_title(name)
+            if ax.get_legend_handles_labels()[0]:
+                ax.legend()
+        if title:
+            fig.suptitle(title)
+    return fig
 
 
 def _kernel_display():

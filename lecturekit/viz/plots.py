@@ -1,5 +1,5 @@
 """Plots of results: timelines, anticipation windows, early-recognition curves, confusion
-matrices, attention over time and dependency matrices, gradient norms, parameter/FLOP tables.
+matrices, attention over time and dependency matrices, gradient norms, parameters vs FLOPs.
 
 Every function returns a matplotlib Figure outside pyplot (shown once in a notebook when it is
 the cell's last expression) drawn in the course style (:func:`lecturekit.viz.course_style`).
@@ -9,26 +9,23 @@ Inputs may be torch tensors or numpy arrays.
 from __future__ import annotations
 
 import contextlib
-import html
 import warnings
 from collections.abc import Mapping, Sequence
 
 import numpy as np
 
+from ..metrics.classification import confusion_counts
 from .style import _as_numpy, class_color, course_style, new_figure
 
 __all__ = [
-    "ParamTable",
     "action_timeline",
     "anticipation_plot",
     "attention_over_time",
-    "confusion_counts",
     "confusion_matrix",
-    "dependency_matrix",
     "gradient_norm_plot",
     "observed_fraction_curves",
-    "param_table",
     "params_flops_plot",
+    "plot_dependency_matrix",
     "segments_from_labels",
 ]
 
@@ -319,22 +316,6 @@ def gradient_norm_plot(
 
 
 # =========================================================================== matrices
-def confusion_counts(labels, predictions, num_classes: int | None = None) -> np.ndarray:
-    """Confusion counts ``(K, K)``: row = true class, column = predicted class."""
-    y = np.asarray(_as_numpy(labels)).astype(np.int64).ravel()
-    p = np.asarray(_as_numpy(predictions))
-    if p.ndim == 2:  # scores (N, K) -> predicted class
-        num_classes = num_classes or p.shape[1]
-        p = p.argmax(1)
-    p = p.astype(np.int64).ravel()
-    if y.shape != p.shape:
-        raise ValueError(f"labels and predictions must have the same length, got {y.shape} and {p.shape}")
-    k = int(num_classes or (max(y.max(initial=0), p.max(initial=0)) + 1))
-    if y.size and (y.min() < 0 or p.min() < 0 or y.max() >= k or p.max() >= k):
-        raise ValueError(f"class ids must lie in [0, {k})")
-    return np.bincount(y * k + p, minlength=k * k).reshape(k, k)
-
-
 def confusion_matrix(
     labels,
     predictions,
@@ -448,7 +429,7 @@ def attention_over_time(
     return fig
 
 
-def dependency_matrix(
+def plot_dependency_matrix(
     matrix,
     *,
     row_names: Sequence[str] | None = None,
@@ -459,8 +440,9 @@ def dependency_matrix(
     xlabel: str = "attended (past) action",
     ylabel: str = "query (future) action",
 ):
-    """A dependency matrix (e.g. AGA's action-to-action attention averaged over a data set):
-    heatmap with names, diverging colours when ``center`` is given. Two axes (map, colour bar)."""
+    """Draw a dependency matrix (e.g. AGA's action-to-action attention averaged over a data set,
+    computed by :func:`lecturekit.analysis.dependency.dependency_matrix`): heatmap with names, diverging
+    colours when ``center`` is given. Two axes (map, colour bar)."""
     import seaborn as sns
 
     m = np.asarray(_as_numpy(matrix), float)
@@ -485,95 +467,7 @@ def dependency_matrix(
     return fig
 
 
-# =========================================================================== parameter / FLOP tables
-def _human(n, unit: str = "") -> str:
-    if n is None or (isinstance(n, float) and np.isnan(n)):
-        return "-"
-    n = float(n)
-    for div, suffix in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
-        if abs(n) >= div:
-            return f"{n / div:.2f} {suffix}{unit}"
-    return f"{n:.0f} {unit}".rstrip() if n == int(n) else f"{n:.3g} {unit}".rstrip()
-
-
-class ParamTable:
-    """A readable table of models: name, parameters, FLOPs (and any further columns).
-
-    Displays as an HTML table in notebooks and as aligned text in ``print`` / ``repr`` (stable
-    text, so a cell tagged ``nbval-check-output`` guards the numbers). ``rows`` keeps the raw
-    dicts; ``.figure()`` draws the same table as a matplotlib Figure.
-    """
-
-    def __init__(self, rows: Sequence[Mapping], columns: Sequence[str] | None = None, exact: bool = False):
-        rows = [dict(r) for r in rows]
-        if not rows:
-            raise ValueError("param_table: no rows")
-        for r in rows:
-            if "name" not in r:
-                raise ValueError(f"param_table: every row needs a 'name', got {r!r}")
-        if columns is None:
-            columns = ["name"]
-            for r in rows:
-                columns += [k for k in r if k not in columns]
-        self.rows = rows
-        self.columns = list(columns)
-        self.exact = exact
-
-    def _cell(self, key: str, value) -> str:
-        if isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool):
-            if self.exact and float(value) == int(value):
-                return f"{int(value):,}"
-            if key in ("params", "flops", "macs") or key.endswith(("params", "flops", "macs")):
-                return _human(value)
-            return f"{value:.4g}" if isinstance(value, (float, np.floating)) else f"{value:,}"
-        return "-" if value is None else str(value)
-
-    def cells(self) -> list[list[str]]:
-        return [[self._cell(c, r.get(c)) for c in self.columns] for r in self.rows]
-
-    def __str__(self) -> str:
-        body = self.cells()
-        widths = [max(len(c), *(len(row[j]) for row in body)) for j, c in enumerate(self.columns)]
-
-        def fmt(row):
-            return "  ".join(v.ljust(w) if j == 0 else v.rjust(w) for j, (v, w) in enumerate(zip(row, widths)))
-
-        lines = [fmt(self.columns), "  ".join("-" * w for w in widths)] + [fmt(r) for r in body]
-        return "\n".join(line.rstrip() for line in lines)
-
-    __repr__ = __str__
-
-    def _repr_html_(self) -> str:
-        head = "".join(f"<th>{html.escape(c)}</th>" for c in self.columns)
-        body = "".join(
-            "<tr>" + "".join(f'<td style="text-align:{"left" if j == 0 else "right"}">{html.escape(v)}</td>'
-                             for j, v in enumerate(row)) + "</tr>"
-            for row in self.cells()
-        )
-        return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
-
-    def figure(self, title: str | None = None):
-        """The table drawn as a Figure (one axes, no ticks)."""
-        with course_style():
-            fig = new_figure(figsize=(1.4 * len(self.columns) + 0.5, 0.3 * len(self.rows) + 0.6))
-            ax = fig.subplots()
-            ax.axis("off")
-            tab = ax.table(cellText=self.cells(), colLabels=self.columns, loc="center", cellLoc="right")
-            tab.auto_set_font_size(False)
-            tab.set_fontsize(8)
-            if title:
-                ax.set_title(title)
-        return fig
-
-
-def param_table(rows: Sequence[Mapping], columns: Sequence[str] | None = None, *, exact: bool = False) -> ParamTable:
-    """Rows of dicts (``name``, ``params``, ``flops``, ...) -> a :class:`ParamTable`.
-
-    Counts print with units (``1.23 M``, ``38.50 G``) unless ``exact=True`` (digits with
-    thousands separators, for checking against published numbers)."""
-    return ParamTable(rows, columns, exact=exact)
-
-
+# =========================================================================== parameters vs FLOPs
 def params_flops_plot(rows: Sequence[Mapping], *, title: str | None = "parameters vs FLOPs", log: bool = True):
     """Each model as a point (parameters on x, FLOPs on y), labelled by name. One axes."""
     pts = [(r["name"], float(r["params"]), float(r["flops"])) for r in rows]

@@ -89,7 +89,7 @@ clip, labels = world.clips("test", frames=20)[0]                 # uint8 (3, 20,
 i = 0
 test = EarlyData(context=torch.randn(1, 20, 64), action=torch.randn(1, 20, 64),
                  label=torch.tensor([int(labels["action"])]))
-models = {key: TwoStageLSTM(64, 64, len(ACTIONS)).eval() for key in ("anticipation", "ce", "lgl")}  # untrained
+models = {key: TwoStageLSTM(len(ACTIONS), context_dim=64, action_dim=64).eval() for key in ("anticipation", "ce", "lgl")}  # untrained
 """,
 }
 ALL_ENV = "LECTUREKIT_BROWSER_ALL"

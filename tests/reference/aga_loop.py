@@ -114,7 +114,7 @@ def aga_loop(model, x):
                     z = g * hist + (1 - g) * e
                 else:
                     z = hist + e
-            logits = _linear(p, "classifier.3", torch.relu(_layer_norm(p, "classifier.0", z)))
+            logits = _linear(p, "head.3", torch.relu(_layer_norm(p, "head.0", z)))
             out[b, t] = logits
             key = e if cfg["attention"] == "pixel" else logits
             value = e if cfg["values"] == "frame" else z

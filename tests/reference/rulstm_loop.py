@@ -31,4 +31,4 @@ def rulstm_forward_loop(model, x, lengths=None):
         h, _ = model.unrolling(ins, rolling_states[i])
         outputs.append(h[:, -1])
     h_u = torch.stack(outputs, 1)
-    return model.classifier(h_u)
+    return model.head(h_u)

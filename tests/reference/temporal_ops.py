@@ -1,7 +1,9 @@
 """Naive references for the temporal operators of TSM, GSM/GSF, TSN and ATA.
 
 Written for clarity, with explicit loops over batch, channel, frame and position, straight from
-the descriptions in RECOGNITION.md (§4, §5, §6, §9). Used only by tests, as independent checks of
+the papers and the official code (TSN: arXiv:1608.00859; TSM: arXiv:1811.08383 and
+github.com/mit-han-lab/temporal-shift-module; GSM/GSF: arXiv:1912.00381, arXiv:2203.08897 and
+github.com/swathikirans/GSF; ATA: arXiv:2210.00132). Used only by tests, as independent checks of
 the vectorised library code. Nothing here imports lecturekit.
 """
 
@@ -53,7 +55,7 @@ def shift_as_depthwise_conv(x, fold_div=8):
 # --- GSM / GSF ------------------------------------------------------------------------------
 
 def naive_gate_shift(x, gate_weight, gate_bias, bn, fuse_convs=None, ch_ratio_channels=None):
-    """GSM (fuse_convs None) or GSF on x (B, C, T, H, W), from the description in §6.
+    """GSM (fuse_convs None) or GSF on x (B, C, T, H, W), from the description of the papers and the released gsf.py.
 
     bn: a BatchNorm3d module (applied as a function); gate conv: F.conv3d(groups=2).
     Returns (B, C, T, H, W) in the interleaved channel order, passthrough channels last.

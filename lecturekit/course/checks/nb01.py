@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import torch
 
-from ..checking import Case, Check, CheckResult, Mistake, check, register_check
+from ...metrics import topk_accuracy
+from ..checking import Case, Check, Mistake
 
 
 # =========================================================================== 01.1 top-k accuracy
@@ -65,9 +66,9 @@ def _topk_hits(scores, labels, k, largest=True):
     return (scores.shape[1] - 1 - order == labels[:, None]).any(dim=1)
 
 
-register_check(Check(
+TOPK_ACCURACY = Check(
     exercise="01.1", name="topk_accuracy", title="Top-k accuracy",
-    reference="lecturekit.metrics:topk_accuracy",
+    reference=topk_accuracy,
     cases=_topk_cases, arg_names=("scores", "labels", "k"), atol=1e-6, rtol=1e-6,
     mistakes=(
         Mistake(lambda s, y, k: _topk_hits(s, y, k, largest=False).double().mean().item(),
@@ -85,16 +86,7 @@ register_check(Check(
     ),
     hint="for each row (dim=1), a hit means its label is among the k classes with the highest scores "
          "(equal scores: the larger class id ranks first); return hits / N as a Python float",
-))
-
-
-def check_topk_accuracy(fn, **kwargs) -> CheckResult:
-    """Check exercise 01.1: ``topk_accuracy(scores (N, K), labels (N,), k) -> float``.
-
-    Ties: among equal scores the larger class id ranks first (as ``lecturekit.metrics.topk_ranks``
-    and the official EPIC-KITCHENS scorer: an ascending sort, reversed); two cases test it."""
-    __tracebackhide__ = True  # noqa: F841 - IPython hides this frame from the student
-    return check("01.1", fn, **kwargs)
+)
 
 
 # =========================================================================== 01.2 test-time averaging
@@ -148,7 +140,7 @@ def _softmax(z, dim=-1):
     return torch.softmax(z.double(), dim=dim)
 
 
-register_check(Check(
+AVERAGE_FRAME_PROBS = Check(
     exercise="01.2", name="average_frame_probs", title="Test-time averaging of frame predictions",
     reference=_average_probs_reference,
     cases=_avg_cases, arg_names=("frame_logits",), axes="B K", atol=1e-6, rtol=1e-5,
@@ -175,13 +167,7 @@ register_check(Check(
     ),
     hint="p(k | clip) = (1/T) Σ_t softmax(z_t)_k: softmax over the classes (last axis) for every frame, "
          "then the mean over time (axis 1); output (B, K), rows sum to 1",
-))
-
-
-def check_average_frame_probs(fn, **kwargs) -> CheckResult:
-    """Check exercise 01.2: ``average_frame_probs(frame_logits (B, T, K)) -> (B, K)`` probabilities."""
-    __tracebackhide__ = True  # noqa: F841 - IPython hides this frame from the student
-    return check("01.2", fn, **kwargs)
+)
 
 
 # =========================================================================== 01.3 experiment: what a frame tells
@@ -193,7 +179,7 @@ def _pair_or_verb() -> str:
     return "pair"
 
 
-register_check(Check(
+ANSWER_01_3 = Check(
     exercise="01.3", name="answer_01_3", title="Experiment: what one frame can tell",
     reference=_pair_or_verb, answer=True,
     cases=lambda g: [Case("your answer", hint="answer with one of 'pair', 'verb', 'both', 'neither'")],
@@ -206,10 +192,5 @@ register_check(Check(
         Mistake(lambda: "neither",
                 "one of the two accuracies is far above its chance level (1/3 for the pair, 1/2 for the verb)"),
     ),
-))
+)
 
-
-def check_answer_01_3(answer, **kwargs) -> CheckResult:
-    """Check exercise 01.3: ``answer_01_3`` is "pair" or "verb"."""
-    __tracebackhide__ = True  # noqa: F841
-    return check("01.3", answer, **kwargs)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from ..checking import Case, Check, CheckResult, Mistake, check, register_check
+from ..checking import Case, Check, Mistake
 
 
 # =========================================================================== 02.1 stacking frames into channels
@@ -45,7 +45,7 @@ def _frame_major(x):
     return x.transpose(1, 2).reshape(b, t * c, h, w)
 
 
-register_check(Check(
+STACK_FRAMES = Check(
     exercise="02.1", name="stack_frames", title="Early fusion: stacking frames into channels",
     reference=_stack_reference,
     cases=_stack_cases, arg_names=("x",), axes="B C H W", atol=0.0, rtol=0.0,
@@ -67,13 +67,7 @@ register_check(Check(
                 "keep the input's dtype (uint8 stays uint8)"),
     ),
     hint="x.reshape(B, C*T, H, W) merges C and T with T varying fastest: channel c of frame t lands at c*T + t",
-))
-
-
-def check_stack_frames(fn, **kwargs) -> CheckResult:
-    """Check exercise 02.1: ``stack_frames(x (B, C, T, H, W)) -> (B, C*T, H, W)``."""
-    __tracebackhide__ = True  # noqa: F841 - IPython hides this frame from the student
-    return check("02.1", fn, **kwargs)
+)
 
 
 # =========================================================================== 02.2 order-free temporal pooling
@@ -116,7 +110,7 @@ def _ignore_mode(x, mode="avg"):
     return x.mean(dim=1)
 
 
-register_check(Check(
+TEMPORAL_POOL = Check(
     exercise="02.2", name="temporal_pool", title="Order-free late fusion: pooling over time",
     reference=_pool_reference,
     cases=_pool_cases, arg_names=("features",), axes="B D", atol=1e-6, rtol=1e-5,
@@ -138,13 +132,7 @@ register_check(Check(
                 "you kept only the last frame; pool over all T frames"),
     ),
     hint="mode='avg': features.mean(dim=1); mode='max': the maximum over dim=1 (torch.amax); output (B, D)",
-))
-
-
-def check_temporal_pool(fn, **kwargs) -> CheckResult:
-    """Check exercise 02.2: ``temporal_pool(features (B, T, D), mode="avg") -> (B, D)``."""
-    __tracebackhide__ = True  # noqa: F841 - IPython hides this frame from the student
-    return check("02.2", fn, **kwargs)
+)
 
 
 # =========================================================================== 02.3 experiment: early vs late fusion
@@ -156,7 +144,7 @@ def _late_fusion_mirrored_accuracy() -> float:
     return 0.5
 
 
-register_check(Check(
+ANSWER_02_3 = Check(
     exercise="02.3", name="answer_02_3", title="Experiment: early against late fusion on reversed clips",
     reference=_late_fusion_mirrored_accuracy, answer=True, atol=1e-9, rtol=0.0,
     cases=lambda g: [Case("your answer", hint="a fraction in [0, 1] that holds for ANY weights of the "
@@ -167,10 +155,5 @@ register_check(Check(
                              "scores from the late fusion network, but they carry different labels"),
         Mistake(lambda: 0.0, "a clip and its reversal get the same verb, and exactly one of them carries it"),
     ),
-))
+)
 
-
-def check_answer_02_3(answer, **kwargs) -> CheckResult:
-    """Check exercise 02.3: ``answer_02_3``, late fusion's accuracy on the mirrored test set."""
-    __tracebackhide__ = True  # noqa: F841 - IPython hides this frame from the student
-    return check("02.3", answer, **kwargs)

@@ -15,7 +15,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..checking import Case, Check, CheckResult, Mistake, check, register_check
+from ...layers.factorised_conv import mid_channels
+from ...analysis.flops import conv3d_cost
+from ..checking import Case, Check, Mistake
 
 
 # =========================================================================== 03.1 (2+1)D conv
@@ -64,7 +66,7 @@ def _c21_wrong(x, ws, wt, *, relu=True, relu_after=False, t_pad=1, s_pad=1):
     return torch.relu(y) if relu_after else y
 
 
-register_check(Check(
+CONV2PLUS1D = Check(
     exercise="03.1", name="conv2plus1d", title="Factorise a 3×3×3 convolution",
     reference=reference_conv2plus1d,
     cases=_c21_cases, arg_names=("x", "w_spatial", "w_temporal"), axes="B C T H W", atol=1e-5, rtol=1e-4,
@@ -80,30 +82,10 @@ register_check(Check(
     ),
     hint="S: F.conv3d(x, w_spatial, padding=(0, 1, 1)); then ReLU; then T: "
          "F.conv3d(., w_temporal, padding=(1, 0, 0)); no biases",
-))
-
-
-def check_conv2plus1d(fn, **kwargs) -> CheckResult:
-    """Check exercise 03.1: ``conv2plus1d(x (B, Cin, T, H, W), w_spatial, w_temporal)``."""
-    __tracebackhide__ = True  # noqa: F841 - IPython hides this frame from the student
-    return check("03.1", fn, **kwargs)
+)
 
 
 # =========================================================================== 03.2 cost of a conv
-def reference_conv3d_cost(cin: int, cout: int, kernel, output, bias: bool = True) -> tuple[int, int]:
-    """(parameters, FLOPs) of ``nn.Conv3d(cin, cout, kernel, bias=bias)`` producing ``output``
-    = (T, H, W) for one clip, measured by the library's counters on the meta device
-    (FLOPs: 2 per multiply-accumulate, biases not counted; the ``count_flops`` convention)."""
-    from ...analysis.flops import count_flops, count_params
-
-    kt, kh, kw = kernel
-    t, h, w = output
-    with torch.device("meta"):
-        conv = nn.Conv3d(cin, cout, (kt, kh, kw), bias=bias)
-        x = torch.zeros(1, cin, t + kt - 1, h + kh - 1, w + kw - 1)
-    return count_params(conv), count_flops(conv, x)
-
-
 def _cost_cases(g: torch.Generator) -> list[Case]:
     del g  # integer cases, chosen by hand
     return [
@@ -130,9 +112,9 @@ def _cost_wrong(cin, cout, kernel, output, bias=True, *, flops_per_mac=2, bias_f
     return params, flops
 
 
-register_check(Check(
+CONV3D_COST = Check(
     exercise="03.2", name="conv3d_cost", title="Count parameters and FLOPs by formula",
-    reference=reference_conv3d_cost,
+    reference=conv3d_cost,
     cases=_cost_cases, arg_names=("cin", "cout", "kernel", "output"), atol=0.0, rtol=0.0,
     mistakes=(
         Mistake(lambda *a, **k: _cost_wrong(*a, **k, flops_per_mac=1),
@@ -149,13 +131,7 @@ register_check(Check(
                 "the parameters miss the bias: one per output channel when bias=True"),
     ),
     hint="params = Cin·Cout·kt·kh·kw (+ Cout with a bias); FLOPs = 2 · Cin·Cout·kt·kh·kw · T·H·W (output)",
-))
-
-
-def check_conv3d_cost(fn, **kwargs) -> CheckResult:
-    """Check exercise 03.2: ``conv3d_cost(cin, cout, kernel, output, bias=True) -> (params, flops)``."""
-    __tracebackhide__ = True  # noqa: F841 - IPython hides this frame from the student
-    return check("03.2", fn, **kwargs)
+)
 
 
 # =========================================================================== 03.3 the M_i rule
@@ -175,9 +151,9 @@ def _mid_cases(g: torch.Generator) -> list[Case]:
     ]
 
 
-register_check(Check(
+MID_CHANNELS = Check(
     exercise="03.3", name="mid_channels", title="R(2+1)D's parameter-matching width",
-    reference="lecturekit.layers.factorised_conv:mid_channels",
+    reference=mid_channels,
     cases=_mid_cases, arg_names=("cin", "cout"), atol=0.0, rtol=0.0,
     mistakes=(
         Mistake(lambda i, o, t=3, d=3: round(t * d * d * i * o / (d * d * i + t * o)),
@@ -193,13 +169,7 @@ register_check(Check(
     ),
     hint="solve d²·Cin·M + t·M·Cout = t·d²·Cin·Cout for M and round down: "
          "M = (t·d²·Cin·Cout) // (d²·Cin + t·Cout)",
-))
-
-
-def check_mid_channels(fn, **kwargs) -> CheckResult:
-    """Check exercise 03.3: ``mid_channels(cin, cout, t=3, d=3) -> int``."""
-    __tracebackhide__ = True  # noqa: F841 - IPython hides this frame from the student
-    return check("03.3", fn, **kwargs)
+)
 
 
 # =========================================================================== 03.4 experiment: temporal receptive field
@@ -214,7 +184,7 @@ def _frames_seen(blocks: int = RF_BLOCKS, kernel_t: int = RF_KERNEL_T) -> int:
     return 1 + blocks * (kernel_t - 1)
 
 
-register_check(Check(
+ANSWER_03_4 = Check(
     exercise="03.4", name="answer_03_4", title="Experiment: how far one output frame sees",
     reference=_frames_seen, answer=True, atol=0.0, rtol=0.0,
     cases=lambda g: [Case("your answer", hint="a whole number of input frames, for a stack of "
@@ -230,10 +200,5 @@ register_check(Check(
         Mistake(lambda: RF_BLOCKS + 1,
                 "each temporal conv reaches one frame into the past AND one into the future"),
     ),
-))
+)
 
-
-def check_answer_03_4(answer, **kwargs) -> CheckResult:
-    """Check exercise 03.4: ``answer_03_4``, the frames one output frame sees after the stack."""
-    __tracebackhide__ = True  # noqa: F841 - IPython hides this frame from the student
-    return check("03.4", answer, **kwargs)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import torch
 
-from ..checking import Case, Check, CheckResult, Mistake, check, register_check
+from ...layers.temporal_shift import temporal_shift
+from ..checking import Case, Check, Mistake
 
 
 # =========================================================================== 04.1 temporal shift
@@ -53,9 +54,9 @@ def _moved(x, fold_div=8, *, first=+1, second=-1, t_axis=2, c_axis=1, cyclic=Fal
     return out
 
 
-register_check(Check(
+TEMPORAL_SHIFT = Check(
     exercise="04.1", name="temporal_shift", title="Temporal shift",
-    reference="lecturekit.layers:temporal_shift",
+    reference=temporal_shift,
     cases=_shift_cases, arg_names=("x",), axes="B C T H W", atol=0.0, rtol=0.0,
     mistakes=(
         Mistake(lambda x, fold_div=8: _moved(x, fold_div, first=-1, second=+1),
@@ -75,13 +76,7 @@ register_check(Check(
     ),
     hint="fold = C // fold_div; channels [0, fold) take frame t+1, channels [fold, 2*fold) take "
          "frame t-1, the others stay; a missing neighbour frame gives zeros",
-))
-
-
-def check_temporal_shift(fn, **kwargs) -> CheckResult:
-    """Check exercise 04.1: ``temporal_shift(x (B, C, T, H, W), fold_div=8)``."""
-    __tracebackhide__ = True  # noqa: F841 - IPython hides this frame from the student
-    return check("04.1", fn, **kwargs)
+)
 
 
 # =========================================================================== 04.2 gated shift
@@ -92,14 +87,12 @@ def reference_gated_shift(x: torch.Tensor, gate: torch.Tensor) -> torch.Tensor:
     x (B, C, T, H, W) with C even, gate (B, 2, T, H, W): group 1 = channels [0, C/2) is gated by
     gate[:, 0], group 2 = [C/2, C) by gate[:, 1]; y_i = g_i·x_i moves (group 1 to the previous
     frame index, i.e. frame t takes t+1; group 2 the other way), r_i = x_i − y_i stays:
-    out_i = shift(y_i) + r_i.
+    out_i = shift(y_i) + r_i. The shift is the library's temporal shift with fold_div = 2 (one
+    half of the channels each way), as in ``GateShift``.
     """
-    from ...models.gsf import _shift_left, _shift_right
-
     half = x.shape[1] // 2
-    x1, x2 = x[:, :half], x[:, half:]
-    y1, y2 = gate[:, 0:1] * x1, gate[:, 1:2] * x2
-    return torch.cat([_shift_left(y1) + (x1 - y1), _shift_right(y2) + (x2 - y2)], dim=1)
+    y = torch.cat([gate[:, 0:1] * x[:, :half], gate[:, 1:2] * x[:, half:]], dim=1)
+    return temporal_shift(y, 2) + (x - y)
 
 
 def _gs_cases(g: torch.Generator) -> list[Case]:
@@ -151,7 +144,7 @@ def _gs_wrong(x, gate, *, swap_dir=False, residual=True, gate_after=False, swap_
     return torch.cat([z1, z2], dim=1)
 
 
-register_check(Check(
+GATED_SHIFT = Check(
     exercise="04.2", name="gated_shift", title="A gated shift",
     reference=reference_gated_shift,
     cases=_gs_cases, arg_names=("x", "gate"), axes="B C T H W", atol=1e-6, rtol=1e-5,
@@ -171,13 +164,7 @@ register_check(Check(
     ),
     hint="split C in two halves; y = g·x per half; shift y1 so frame t takes t+1 and y2 so frame t "
          "takes t-1 (zeros at the ends); out = shift(y) + (x - y)",
-))
-
-
-def check_gated_shift(fn, **kwargs) -> CheckResult:
-    """Check exercise 04.2: ``gated_shift(x (B, C, T, H, W), gate (B, 2, T, H, W))``."""
-    __tracebackhide__ = True  # noqa: F841 - IPython hides this frame from the student
-    return check("04.2", fn, **kwargs)
+)
 
 
 # =========================================================================== 04.3 experiment: the shift sees time
@@ -188,7 +175,7 @@ def _order_blind_network() -> str:
     return "no shift"
 
 
-register_check(Check(
+ANSWER_04_3 = Check(
     exercise="04.3", name="answer_04_3", title="Experiment: your shift inside TSM",
     reference=_order_blind_network, answer=True,
     cases=lambda g: [Case("your answer", hint="answer with 'shift' or 'no shift'")],
@@ -200,10 +187,5 @@ register_check(Check(
         Mistake(lambda: "neither", "one network gives a clip and its reversal the same scores, whatever its "
                                    "weights: which one has nothing that mixes frames?"),
     ),
-))
+)
 
-
-def check_answer_04_3(answer, **kwargs) -> CheckResult:
-    """Check exercise 04.3: ``answer_04_3``, the network that is exactly at chance."""
-    __tracebackhide__ = True  # noqa: F841 - IPython hides this frame from the student
-    return check("04.3", answer, **kwargs)

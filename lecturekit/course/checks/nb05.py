@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import torch
 
-from ..checking import Case, Check, CheckResult, Mistake, check, register_check
+from ...layers.motion import difference_stack
+from ..checking import Case, Check, Mistake
 
 
 # =========================================================================== 05.1 difference stack
@@ -52,9 +53,9 @@ def _diff_wrong_axis(x):
     return (x[..., 1:, :] - x[..., :-1, :])
 
 
-register_check(Check(
+DIFFERENCE_STACK = Check(
     exercise="05.1", name="difference_stack", title="Frame-difference stream input",
-    reference="lecturekit.models.twostream:difference_stack",
+    reference=difference_stack,
     cases=_diff_cases, arg_names=("video",), axes="B C H W", atol=1e-6, rtol=1e-6,
     mistakes=(
         Mistake(_diff_channel_major,
@@ -68,13 +69,7 @@ register_check(Check(
         Mistake(_diff_wrong_axis, "you took differences along H (axis 3); time is axis 2 of (B, C, T, H, W)"),
     ),
     hint="d = x[:, :, 1:] - x[:, :, :-1] is (B, C, T-1, H, W); put T-1 before C and merge the two axes",
-))
-
-
-def check_difference_stack(fn, **kwargs) -> CheckResult:
-    """Check exercise 05.1: ``difference_stack(video (B, C, T, H, W)) -> (B, C*(T-1), H, W)``."""
-    __tracebackhide__ = True  # noqa: F841 - IPython hides this frame from the student
-    return check("05.1", fn, **kwargs)
+)
 
 
 # =========================================================================== 05.2 segment sampling
@@ -128,7 +123,7 @@ def _seg_flat(num_frames, segments, snippet=1):
     return centre_segment_indices(num_frames, segments, snippet).reshape(-1)
 
 
-register_check(Check(
+SEGMENT_INDICES = Check(
     exercise="05.2", name="segment_indices", title="Segment sampling",
     reference=centre_segment_indices,
     cases=_seg_cases, arg_names=("num_frames", "segments", "snippet"), axes="S L", atol=0.0, rtol=0.0,
@@ -145,16 +140,7 @@ register_check(Check(
     ),
     hint="seg_len = T // S; room = seg_len - snippet + 1; start_s = s * seg_len + (room - 1) // 2; "
          "row s = start_s + [0, 1, ..., snippet - 1]; a LongTensor of shape (S, snippet)",
-))
-
-
-def check_segment_indices(fn, **kwargs) -> CheckResult:
-    """Check exercise 05.2: ``segment_indices(num_frames, segments, snippet=1) -> (S, snippet)``."""
-    __tracebackhide__ = True  # noqa: F841 - IPython hides this frame from the student
-    return check("05.2", fn, **kwargs)
-
-
-__all__ = ["check_difference_stack", "check_segment_indices", "centre_segment_indices"]
+)
 
 
 # =========================================================================== 05.3 segment consensus
@@ -190,7 +176,7 @@ def _cons_cases(g: torch.Generator) -> list[Case]:
     ]
 
 
-register_check(Check(
+SEGMENT_CONSENSUS = Check(
     exercise="05.3", name="segment_consensus", title="Segment consensus",
     reference=reference_segment_consensus,
     cases=_cons_cases, arg_names=("scores",), axes="B K", atol=1e-6, rtol=1e-5,
@@ -205,13 +191,7 @@ register_check(Check(
         Mistake(lambda s: s[:, s.shape[1] // 2], "you kept the middle segment; every segment has a vote"),
     ),
     hint="G = (1/S) Σ_s F(T_s): the mean of the scores over the segment axis (axis 1); output (B, K)",
-))
-
-
-def check_segment_consensus(fn, **kwargs) -> CheckResult:
-    """Check exercise 05.3: ``segment_consensus(scores (B, S, K)) -> (B, K)``."""
-    __tracebackhide__ = True  # noqa: F841 - IPython hides this frame from the student
-    return check("05.3", fn, **kwargs)
+)
 
 
 # =========================================================================== 05.4 experiment: what TSN's input can tell
@@ -223,7 +203,7 @@ def _order_aware_input() -> str:
     return "differences"
 
 
-register_check(Check(
+ANSWER_05_4 = Check(
     exercise="05.4", name="answer_05_4", title="Experiment: which input lets TSN tell take from put",
     reference=_order_aware_input, answer=True,
     cases=lambda g: [Case("your answer", hint="answer with 'rgb', 'differences', 'both' or 'neither'")],
@@ -235,10 +215,5 @@ register_check(Check(
         Mistake(lambda: "neither", "one of the two networks is well above 1/2: a difference changes sign when the "
                                    "clip is played backwards"),
     ),
-))
+)
 
-
-def check_answer_05_4(answer, **kwargs) -> CheckResult:
-    """Check exercise 05.4: ``answer_05_4``, the input that lets TSN tell take from put."""
-    __tracebackhide__ = True  # noqa: F841 - IPython hides this frame from the student
-    return check("05.4", answer, **kwargs)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from ..checking import Case, Check, CheckResult, Mistake, check, register_check
+from ..checking import Case, Check, Mistake
 
 
 def greedy_patch_match(prev: torch.Tensor, nxt: torch.Tensor) -> torch.Tensor:
@@ -76,7 +76,7 @@ def _inverse(prev, nxt):
     return greedy_patch_match(prev, nxt).argsort(-1)
 
 
-register_check(Check(
+GREEDY_MATCH = Check(
     exercise="06.1", name="greedy_match", title="Patch alignment between neighbouring frames",
     reference=greedy_patch_match,
     cases=_match_cases, arg_names=("prev", "nxt"), axes="N P", atol=0.0, rtol=0.0,
@@ -90,13 +90,7 @@ register_check(Check(
     ),
     hint="S = cos(prev_i, nxt_j) (N, P, P); P times: take the largest entry of S among unmatched rows and "
          "columns, set perm[row] = column, and exclude that row and column",
-))
-
-
-def check_greedy_match(fn, **kwargs) -> CheckResult:
-    """Check exercise 06.1: ``greedy_match(prev (N, P, D), nxt (N, P, D)) -> perm (N, P)``."""
-    __tracebackhide__ = True  # noqa: F841 - IPython hides this frame from the student
-    return check("06.1", fn, **kwargs)
+)
 
 
 # =========================================================================== 06.2 trajectories
@@ -148,7 +142,7 @@ def _no_identity(tokens):
     return greedy_trajectories(tokens)[:, 1:]
 
 
-register_check(Check(
+TRAJECTORIES = Check(
     exercise="06.2", name="trajectories", title="Chained alignment: patch trajectories",
     reference=greedy_trajectories,
     cases=_traj_cases, arg_names=("tokens",), axes="B T P", atol=0.0, rtol=0.0,
@@ -161,16 +155,7 @@ register_check(Check(
     ),
     hint="perm[:, 0] = identity; prev = tokens[:, 0]; for t >= 1: perm[:, t] = greedy_match(prev, tokens[:, t]); "
          "prev = tokens[:, t] gathered with perm[:, t]",
-))
-
-
-def check_trajectories(fn, **kwargs) -> CheckResult:
-    """Check exercise 06.2: ``trajectories(tokens (B, T, P, D)) -> perm (B, T, P)``."""
-    __tracebackhide__ = True  # noqa: F841 - IPython hides this frame from the student
-    return check("06.2", fn, **kwargs)
-
-
-__all__ = ["check_greedy_match", "check_trajectories", "greedy_patch_match", "greedy_trajectories"]
+)
 
 
 # =========================================================================== 06.3 experiment: greedy against Hungarian
@@ -191,7 +176,7 @@ def greedy_is_optimal_on(pairs: int = 200, patches: int = 6, dim: int = 8, seed:
     return bool((greedy >= best - 1e-5).all())
 
 
-register_check(Check(
+ANSWER_06_3 = Check(
     exercise="06.3", name="answer_06_3", title="Experiment: is greedy matching optimal?",
     reference=greedy_is_optimal_on, answer=True,
     cases=lambda g: [Case("your answer", hint="True or False")],
@@ -200,10 +185,5 @@ register_check(Check(
                 "look at the smallest gap your experiment printed: on some pairs greedy's total is below "
                 "the Hungarian one (an early greedy choice can block two better ones)"),
     ),
-))
+)
 
-
-def check_answer_06_3(answer, **kwargs) -> CheckResult:
-    """Check exercise 06.3: ``answer_06_3``, whether greedy matching always reaches the optimum."""
-    __tracebackhide__ = True  # noqa: F841 - IPython hides this frame from the student
-    return check("06.3", answer, **kwargs)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from ..checking import Case, Check, CheckResult, Mistake, check, register_check
+from ..checking import Case, Check, Mistake
 
 
 # =========================================================================== 07.1 ConvLSTM cell
@@ -76,7 +76,7 @@ def _lstm_cases(g: torch.Generator) -> list[Case]:
     ]
 
 
-register_check(Check(
+CONVLSTM_STEP = Check(
     exercise="07.1", name="convlstm_step", title="A ConvLSTM cell",
     reference=reference_convlstm_step,
     cases=_lstm_cases, arg_names=("x", "h", "c", "w_x", "w_h", "bias", "peep"), axes="B C H W",
@@ -97,13 +97,7 @@ register_check(Check(
     ),
     hint="a = W_x * x + W_h * h + b (padding k // 2); split a into (i, f, g, o); c_t = σ(f)·c + σ(i)·tanh(g); "
          "h_t = σ(o)·tanh(c_t); with peepholes, i and f also read c_{t-1}, o reads c_t",
-))
-
-
-def check_convlstm_step(fn, **kwargs) -> CheckResult:
-    """Check exercise 07.1: ``convlstm_step(x, h, c, w_x, w_h, bias, peep=None) -> (h_t, c_t)``."""
-    __tracebackhide__ = True  # noqa: F841 - IPython hides this frame from the student
-    return check("07.1", fn, **kwargs)
+)
 
 
 # =========================================================================== 07.2 gradient norms
@@ -171,7 +165,7 @@ def _norm_cases(g: torch.Generator) -> list[Case]:
     ]
 
 
-register_check(Check(
+GRADIENT_NORMS = Check(
     exercise="07.2", name="gradient_norms", title="Experiment: gradient norms through time",
     reference=reference_gradient_norms,
     cases=_norm_cases, arg_names=("A", "B", "b", "x"), axes="K", atol=1e-10, rtol=1e-6,
@@ -186,13 +180,6 @@ register_check(Check(
     ),
     hint="run the RNN from h_0 = 0 and keep every h_t; J = I; for k = 1..T: J = J @ (diag(1 - h_{T-k+1}²) A); "
          "entry k = torch.linalg.matrix_norm(J, ord=2)",
-))
+)
 
 
-def check_gradient_norms(fn, **kwargs) -> CheckResult:
-    """Check exercise 07.2: ``gradient_norms(A, B, b, x) -> (T + 1,) float64``."""
-    __tracebackhide__ = True  # noqa: F841 - IPython hides this frame from the student
-    return check("07.2", fn, **kwargs)
-
-
-__all__ = ["check_convlstm_step", "check_gradient_norms", "reference_convlstm_step", "reference_gradient_norms"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from ..checking import Case, Check, CheckResult, Mistake, check, register_check
+from ..checking import Case, Check, Mistake
 
 
 # =========================================================================== 08.1 eidetic recall
@@ -91,7 +91,7 @@ def _recall_cases(g: torch.Generator) -> list[Case]:
     ]
 
 
-register_check(Check(
+RECALL_UPDATE = Check(
     exercise="08.1", name="recall_update", title="The recall gate: eidetic memory",
     reference=reference_recall_update,
     cases=_recall_cases, arg_names=("r", "c_prev", "history", "weight", "bias"), axes="B C T H W",
@@ -122,13 +122,7 @@ register_check(Check(
     ),
     hint="tokens: R -> (B, τ'HW, C), history -> (B, nτ'HW, C); recall = softmax(R Cᵀ, over the memory "
          "tokens) C, back to (B, C, τ', H, W); then group statistics over (C, τ', H, W), γ and β per channel",
-))
-
-
-def check_recall_update(fn, **kwargs) -> CheckResult:
-    """Check exercise 08.1: ``recall_update(r, c_prev, history, weight, bias)``."""
-    __tracebackhide__ = True  # noqa: F841 - IPython hides this frame from the student
-    return check("08.1", fn, **kwargs)
+)
 
 
 # =========================================================================== 08.2 SSIM of one frame
@@ -196,8 +190,7 @@ def _ssim_cases(g: torch.Generator) -> list[Case]:
     ]
 
 
-
-register_check(Check(
+SSIM_FRAME = Check(
     exercise="08.2", name="ssim_frame", title="SSIM of one frame",
     reference=reference_ssim_frame,
     cases=_ssim_cases, arg_names=("x", "y"),
@@ -217,10 +210,5 @@ register_check(Check(
     hint="μ = G * x, σ² = G * x² − μ², σ_xy = G * (x y) − μ_x μ_y with the 11×11 Gaussian G (σ = 1.5), "
          "'valid' positions only; SSIM map = (2μ_xμ_y + C1)(2σ_xy + C2) / ((μ_x² + μ_y² + C1)(σ_x² + σ_y² + C2)); "
          "return its mean",
-))
+)
 
-
-def check_ssim_frame(fn, **kwargs) -> CheckResult:
-    """Check exercise 08.2: ``ssim_frame(x (H, W), y (H, W))`` -> a 0-dim tensor (or a float)."""
-    __tracebackhide__ = True  # noqa: F841 - IPython hides this frame from the student
-    return check("08.2", fn, **kwargs)

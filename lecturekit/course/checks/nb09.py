@@ -8,7 +8,8 @@ import math
 import torch
 import torch.nn.functional as F
 
-from ..checking import Case, Check, CheckResult, Mistake, check, register_check
+from ...losses import anticipation_loss
+from ..checking import Case, Check, Mistake
 
 
 # =========================================================================== 09.1 anticipation loss
@@ -70,9 +71,9 @@ def _anticipation_cases(g: torch.Generator) -> list[Case]:
     ]
 
 
-register_check(Check(
+ANTICIPATION_LOSS = Check(
     exercise="09.1", name="anticipation_loss", title="The anticipation loss (Eq. 1)",
-    reference="lecturekit.losses:anticipation_loss",
+    reference=anticipation_loss,
     cases=_anticipation_cases, arg_names=("logits", "target"),
     atol=1e-5, rtol=1e-4,
     mistakes=(
@@ -103,13 +104,7 @@ register_check(Check(
     ),
     hint="ŷ = softmax(logits) over the classes; per step −[log ŷ_t(y) + (t/T) Σ_{k≠y} log(1 − ŷ_t(k))]; "
          "sum over t = 1..T, divide by N = K classes, average over the batch",
-))
-
-
-def check_anticipation_loss(fn, **kwargs) -> CheckResult:
-    """Check exercise 09.1: ``anticipation_loss(logits (B, T, K), target (B,))`` -> a 0-dim tensor."""
-    __tracebackhide__ = True  # noqa: F841 - IPython hides this frame from the student
-    return check("09.1", fn, **kwargs)
+)
 
 
 # =========================================================================== 09.2 CAM action-aware features
@@ -188,7 +183,7 @@ def _cam_cases(g: torch.Generator) -> list[Case]:
     ]
 
 
-register_check(Check(
+CAM_ACTION_FEATURES = Check(
     exercise="09.2", name="cam_action_features", title="Action-aware features: CAM masking (Eqs. 2-3)",
     reference=reference_cam_features,
     cases=_cam_cases, arg_names=("conv5_3", "cam_maps", "weight", "k"), axes="N C H W",
@@ -217,13 +212,7 @@ register_check(Check(
     ),
     hint="M = Σ_l weight[k, l] · cam_maps[:, l] (one (h, w) map per frame, e.g. with torch.einsum); "
          "return conv5_3 * ReLU(M) broadcast over the C channels",
-))
-
-
-def check_cam_action_features(fn, **kwargs) -> CheckResult:
-    """Check exercise 09.2: ``cam_action_features(conv5_3, cam_maps, weight, k)`` -> (N, C, h, w)."""
-    __tracebackhide__ = True  # noqa: F841 - IPython hides this frame from the student
-    return check("09.2", fn, **kwargs)
+)
 
 
 # the worked example of 09.1 in closed form (used by the tests and quoted in the notebook)

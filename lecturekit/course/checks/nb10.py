@@ -5,9 +5,9 @@ classes, the official tie rule), 10.2 RU-LSTM's rolling-unrolling loop (against 
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 
-from ..checking import Case, Check, CheckResult, Mistake, check, register_check
+from ...metrics import mean_topk_recall
+from ..checking import Case, Check, Mistake
 
 
 # =========================================================================== 10.1 class-mean top-k recall
@@ -102,9 +102,9 @@ def _recall_cases(g: torch.Generator) -> list[Case]:
     ]
 
 
-register_check(Check(
+MEAN_TOPK_RECALL = Check(
     exercise="10.1", name="mean_topk_recall", title="Class-mean top-k recall (EK-100)",
-    reference="lecturekit.metrics:mean_topk_recall",
+    reference=mean_topk_recall,
     cases=_recall_cases, arg_names=("scores", "labels", "k"), atol=1e-6, rtol=1e-6,
     mistakes=(
         Mistake(lambda s, y, k: _wrong_recall(s, y, k, mean_over="rows"),
@@ -127,13 +127,7 @@ register_check(Check(
     hint="per row: a hit when fewer than k classes rank above the label (a higher score, or the same score and a "
          "larger id); per class present in labels: the mean of its rows' hits; return the mean over those "
          "classes as a Python float",
-))
-
-
-def check_mean_topk_recall(fn, **kwargs) -> CheckResult:
-    """Check exercise 10.1: ``mean_topk_recall(scores (N, K), labels (N,), k) -> float``."""
-    __tracebackhide__ = True  # noqa: F841 - IPython hides this frame from the student
-    return check("10.1", fn, **kwargs)
+)
 
 
 # =========================================================================== 10.2 rolling-unrolling loop
@@ -154,15 +148,15 @@ def reference_rolling_unrolling(x, rolling, unrolling, w_cls, b_cls):
 
     _, _, d = x.shape
     h = rolling[1].shape[1]
-    model = RULSTM(d, w_cls.shape[0], hidden=h, dropout=0.0).to(x.dtype).eval()
+    model = RULSTM(w_cls.shape[0], feat_in=d, hidden=h, dropout=0.0).to(x.dtype).eval()
     with torch.no_grad():
         for lstm, (w_ih, w_hh, b) in ((model.rolling, rolling), (model.unrolling, unrolling)):
             lstm.weight_ih_l0.copy_(w_ih)
             lstm.weight_hh_l0.copy_(w_hh)
             lstm.bias_ih_l0.copy_(b)
             lstm.bias_hh_l0.zero_()
-        model.classifier[1].weight.copy_(w_cls)
-        model.classifier[1].bias.copy_(b_cls)
+        model.head[1].weight.copy_(w_cls)
+        model.head[1].bias.copy_(b_cls)
         return model(x)
 
 
@@ -222,7 +216,7 @@ def _ru_cases(g: torch.Generator) -> list[Case]:
     ]
 
 
-register_check(Check(
+ROLLING_UNROLLING = Check(
     exercise="10.2", name="rolling_unrolling", title="The rolling-unrolling loop of RU-LSTM",
     reference=reference_rolling_unrolling,
     cases=_ru_cases, arg_names=("x", "rolling", "unrolling", "w_cls", "b_cls"), axes="B T K",
@@ -248,10 +242,5 @@ register_check(Check(
     ),
     hint="roll: (h, c) = lstm_step(f_t, h, c, *rolling) for t = 0..T−1, keeping every state; then for every t "
          "start from that state, apply lstm_step(f_t, ·, ·, *unrolling) T − t + 1 times and classify the last h",
-))
+)
 
-
-def check_rolling_unrolling(fn, **kwargs) -> CheckResult:
-    """Check exercise 10.2: ``rolling_unrolling(x, rolling, unrolling, w_cls, b_cls) -> (B, T, K)`` logits."""
-    __tracebackhide__ = True  # noqa: F841 - IPython hides this frame from the student
-    return check("10.2", fn, **kwargs)

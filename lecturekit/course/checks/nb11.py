@@ -8,7 +8,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-from ..checking import Case, Check, CheckResult, Mistake, check, register_check
+from ..checking import Case, Check, Mistake
 
 
 # =========================================================================== 11.1 STATT
@@ -94,7 +94,7 @@ def _statt_cases(g: torch.Generator) -> list[Case]:
     ]
 
 
-register_check(Check(
+STATT = Check(
     exercise="11.1", name="statt", title="STATT: factorised spatial-temporal attention (Eqs. 4-7)",
     reference=reference_statt,
     cases=_statt_cases, arg_names=("q", "k", "v", "w_q", "b_q", "w_k", "b_k"),
@@ -129,13 +129,7 @@ register_check(Check(
     hint="f(X) = σ(conv3x3([mean_c X ; max_c X]; w, b), padding 1); q̂_s = mean_xy(f_K(K_s) ⊙ Q); "
          "S_s = σ(q̂_s · K_s(:, x, y)); T = softmax over s of (f_Q(Q)⊙Q)·(f_K(K_s)⊙K_s) / sqrt(C·H·W); "
          "a = Σ_s T_s S_s ⊙ V_s",
-))
-
-
-def check_statt(fn, **kwargs) -> CheckResult:
-    """Check exercise 11.1: ``statt(q, k, v, w_q, b_q, w_k, b_k)`` -> (a, S maps, T weights)."""
-    __tracebackhide__ = True  # noqa: F841 - IPython hides this frame from the student
-    return check("11.1", fn, **kwargs)
+)
 
 
 # =========================================================================== 11.2 queue update
@@ -180,7 +174,7 @@ def _push_cases(g: torch.Generator) -> list[Case]:
     ]
 
 
-register_check(Check(
+PUSH_QUEUE = Check(
     exercise="11.2", name="push_queue", title="HORST's queue update",
     reference=reference_push,
     cases=_push_cases, arg_names=("queue", "x", "order"), axes="S B C H W",
@@ -196,10 +190,5 @@ register_check(Check(
                 "at the first step you kept the zero slot; HORST replaces it by the first real state"),
     ),
     hint="None -> x[None]; otherwise torch.cat([queue, x[None]])[-order:]",
-))
+)
 
-
-def check_push_queue(fn, **kwargs) -> CheckResult:
-    """Check exercise 11.2: ``push_queue(queue or None, x, order)`` -> the new queue (S'', B, C, H, W)."""
-    __tracebackhide__ = True  # noqa: F841 - IPython hides this frame from the student
-    return check("11.2", fn, **kwargs)

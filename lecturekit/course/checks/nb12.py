@@ -10,7 +10,8 @@ import math
 import torch
 import torch.nn.functional as F
 
-from ..checking import Case, Check, CheckResult, Mistake, check, register_check
+from ...analysis.dependency import top_next_actions
+from ..checking import Case, Check, Mistake
 
 
 # =========================================================================== 12.1 action-guided attention
@@ -110,7 +111,7 @@ def _aga_mistake(**switch):
     return lambda *a: _wrong_aga(*a, **switch)
 
 
-register_check(Check(
+ACTION_GUIDED_ATTENTION = Check(
     exercise="12.1", name="action_guided_attention", title="Action-guided attention with the gate",
     reference=reference_action_guided_attention,
     cases=_aga_cases,
@@ -145,28 +146,10 @@ register_check(Check(
     hint="E(x) = W ReLU(LN(x)); RMS(x) = x / sqrt(mean(x²)); Q = W_Q RMS(E_Q(q)), K_j = W_K RMS(E_K(y_j)), "
          "V_j = W_V RMS(v_j); per head a_j = softmax_j(Q·K_j / sqrt(H / heads)); c = concat_h Σ_j a_j V_j; "
          "h~ = c / ‖c‖; g = σ(W_g2 ReLU(W_g1 [e ; h~])); z = g ⊙ h~ + (1 − g) ⊙ e; return (z, a, g)",
-))
-
-
-def check_action_guided_attention(fn, **kwargs) -> CheckResult:
-    """Check exercise 12.1: ``action_guided_attention(q, keys, values, frame, w_eq, w_ek, w_q, w_k, w_v,
-    w_g1, w_g2, heads)`` -> (z, attention weights, gate)."""
-    __tracebackhide__ = True  # noqa: F841 - IPython hides this frame from the student
-    return check("12.1", fn, **kwargs)
+)
 
 
 # =========================================================================== 12.2 reading the dependency matrix
-def reference_top_next_actions(m, past, k):
-    """The k actions a with the largest M[a, past], largest first; ties: the smaller id first.
-
-    m (A, A) in the dependency-matrix orientation: M[a, b] links a current (next) action a to a
-    past action b, so the candidates for what follows ``past`` are the entries of COLUMN ``past``.
-    -> int64 (k,) action ids.
-    """
-    column = torch.as_tensor(m)[:, int(past)]
-    return torch.sort(column, descending=True, stable=True).indices[: int(k)]
-
-
 def _wrong_top(m, past, k, *, read="column", order="descending", ties="smaller"):
     m = torch.as_tensor(m)
     line = m[:, past] if read == "column" else m[past, :]
@@ -214,9 +197,9 @@ def _top_cases(g: torch.Generator) -> list[Case]:
     ]
 
 
-register_check(Check(
+TOP_NEXT_ACTIONS = Check(
     exercise="12.2", name="top_next_actions", title="Reading the dependency matrix",
-    reference=reference_top_next_actions,
+    reference=top_next_actions,
     cases=_top_cases, arg_names=("m", "past", "k"), atol=0.0, rtol=0.0,
     mistakes=(
         Mistake(lambda m, p, k: _wrong_top(m, p, k, read="row"),
@@ -232,10 +215,5 @@ register_check(Check(
                 "`past`, M[:, past], smaller ids first"),
     ),
     hint="torch.sort(m[:, past], descending=True, stable=True).indices[:k]",
-))
+)
 
-
-def check_top_next_actions(fn, **kwargs) -> CheckResult:
-    """Check exercise 12.2: ``top_next_actions(m, past, k)`` -> int64 (k,) action ids, most likely first."""
-    __tracebackhide__ = True  # noqa: F841 - IPython hides this frame from the student
-    return check("12.2", fn, **kwargs)

@@ -31,8 +31,7 @@ What the world is built to make measurable (each property has a test in
   of it in the unseen ones, shown early in the anticipation window: a visual shortcut that
   unseen kitchens break (``lecturekit.analysis.aga.aga_generalisation`` measures who overfits it).
 
-Verbs: 11 (the task brief's list: take, put, open, close, turn-cw, turn-ccw, shake, pour, cut,
-stir, wash). Actions: 57 valid pairs. Frame indices are 0-based in arrays and labels
+Verbs: 11 (take, put, open, close, turn-cw, turn-ccw, shake, pour, cut, stir, wash). Actions: 57 valid pairs. Frame indices are 0-based in arrays and labels
 (``start``/``stop`` inclusive); the EPIC export is 1-based as the official files.
 """
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..ek100 import HEAD_COVERAGE, class_counts, tail_classes
 from . import render as _render
 from . import world as _world
 from .views import ToyView
@@ -288,16 +289,11 @@ class ToyKitchens:
         sel = self._segment_split == self._split(split)
         return {k: v[sel].copy() for k, v in self._segments.items()}
 
-    def tail_classes(self, kind: str = "action", fraction: float = 0.2) -> list[int]:
-        """EK-100 tail classes of ``kind`` from the training split: the classes outside the head,
-        the shortest run of most frequent classes that holds ``1 - fraction`` of the training
-        instances (classes absent from train are in neither)."""
-        from ..baselines import tail_classes
-
-        seg = self.segments("train")
-        counts = np.bincount(seg[kind], minlength=self.num_classes[kind])
-        present = {c: int(n) for c, n in enumerate(counts) if n > 0}
-        return tail_classes(present, fraction)
+    def tail_classes(self, kind: str = "action", coverage: float = HEAD_COVERAGE) -> list[int]:
+        """EK-100 tail classes of ``kind`` from the training split (:func:`lecturekit.data.ek100.tail_classes`):
+        the classes outside the head, the shortest run of most frequent classes that holds
+        ``coverage`` of the training instances (classes absent from train are in neither)."""
+        return tail_classes(class_counts(self.segments("train")[kind]), coverage)
 
     def __repr__(self) -> str:
         n = {sp: sum(s == sp for s in self.video_split) for sp in SPLITS}
@@ -321,7 +317,7 @@ class ToyKitchens:
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
     def _disk_path(self) -> Path:
-        from ..cache import cache_dir
+        from ...env import cache_dir
 
         root = self._cache_root if self._cache_root is not None else cache_dir()
         return root / f"toykitchens-{self.cache_key()}.npz"
@@ -407,8 +403,8 @@ class ToyKitchens:
 
     def write_epic(self, root, splits=SPLITS, **writer_kwargs) -> Path:
         """Export long videos and annotations in the EPIC-KITCHENS-100 layout (frame folders +
-        CSVs) through :func:`lecturekit.data.epic.write_epic_layout`; returns ``root``."""
-        from ..epic import write_epic_layout
+        CSVs) through :func:`lecturekit.data.epic_writer.write_epic_layout`; returns ``root``."""
+        from ..epic_writer import write_epic_layout
 
         root = Path(root)
         for split in splits:

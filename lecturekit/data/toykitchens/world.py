@@ -459,7 +459,7 @@ def make_script(grammar: Grammar, kitchen: Kitchen, label_rng, nuisance_rng, *, 
 
     Nuisances are drawn for action *slots* 0..N-1 in a fixed order that never looks at the
     labels, so duration, position, size, timing, decoys and jitter have the same distribution
-    for every verb and noun (DATA_AND_METRICS 4.1, pitfall 2).
+    for every verb and noun: no nuisance gives a label away.
     """
     actions, recipes = sample_actions(grammar, kitchen.id, label_rng)
     n = len(actions)
