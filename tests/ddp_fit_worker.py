@@ -47,4 +47,7 @@ if rank == 0:
         "resumed": {"records": h_res.records, "step_loss": h_res.step_loss,
                     "weights": [p.detach().reshape(-1).tolist() for p in resumed.parameters()]},
     }))
+# Both ranks leave together: a rank that tears down its Gloo pairs while the other is still
+# writing the result can abort ("terminate called without an active exception").
+dist.barrier()
 dist.destroy_process_group()
