@@ -546,6 +546,10 @@ def _leave_process_group() -> None:
 
     if dist.is_available() and dist.is_initialized():
         with contextlib.suppress(Exception):
+            # all ranks leave together: a rank that tears down its Gloo pairs while another is
+            # still talking to it can abort ("terminate called without an active exception").
+            # If a rank died instead, torchrun stops the others, so this never waits forever.
+            dist.barrier()
             dist.destroy_process_group()
 
 
