@@ -47,14 +47,19 @@ def test_check_is_found_by_id_and_by_name():
 
 def test_reference_is_what_frame_cnn_returns():
     """softmax of FrameCNN's clip logits (average="probs") = the reference on its frame logits."""
+    from lecturekit.models.frame_cnn import average_frame_probs
+
     torch.manual_seed(0)
     model = build_model("frame_cnn", "small", num_classes=5).eval()
     x = torch.rand(3, 3, 6, 16, 16)
     ref = get_check("01.2").reference
+    assert ref is average_frame_probs
     with torch.no_grad():
         clip = torch.softmax(model(x), dim=-1)
         frames = model.frame_logits(x)
     torch.testing.assert_close(ref(frames), clip, atol=1e-6, rtol=1e-5)
+    with torch.no_grad():
+        assert torch.equal(ref(frames), model(x).exp())     # the very numbers the model returns, exponentiated
     torch.testing.assert_close(ref(frames), naive_average_frame_probs(frames), atol=1e-6, rtol=1e-5)
 
 

@@ -12,7 +12,7 @@ import torch.nn.functional as F
 
 from lecturekit.course import check, get_check
 from lecturekit.course.checking import run_check
-from lecturekit.layers.factorised_conv import Conv2Plus1d, mid_channels
+from lecturekit.layers.factorised_conv import Conv2Plus1d, conv2plus1d, mid_channels
 from reference.course_naive_nb03_nb04 import naive_conv2plus1d, naive_conv3d_cost, naive_mid_channels
 
 
@@ -32,10 +32,15 @@ def test_reference_agrees_with_naive_code(ex_id, naive):
 
 
 def test_conv2plus1d_reference_is_the_library_block():
-    """The check's reference runs lecturekit's Conv2Plus1d: S and T have the given weights."""
-    block = Conv2Plus1d(4, 6)
+    """The check's reference is lecturekit's conv2plus1d, the function Conv2Plus1d runs: given
+    the block's S and T weights (no BN, a ReLU between) it returns exactly the block's output."""
+    assert get_check("03.1").reference is conv2plus1d
+    block = Conv2Plus1d(4, 6, norm_layer=torch.nn.Identity, act=torch.nn.ReLU)
     assert block.mid == mid_channels(4, 6) and block.spatial.weight.shape == (block.mid, 4, 1, 3, 3)
     assert block.temporal.weight.shape == (6, block.mid, 3, 1, 1)
+    x = torch.randn(2, 4, 5, 6, 7, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        assert torch.equal(conv2plus1d(x, block.spatial.weight, block.temporal.weight), block(x))
 
 
 # --------------------------------------------------------------------------- wrong answers

@@ -11,8 +11,7 @@ import torch
 
 from lecturekit.course import check, get_check
 from lecturekit.course.checking import run_check
-from lecturekit.course.checks.nb04 import reference_gated_shift
-from lecturekit.models.gsf import GateShift, interleave_permutation
+from lecturekit.models.gsf import GateShift, gated_shift, interleave_permutation
 from reference.course_naive_nb03_nb04 import naive_gated_shift
 
 
@@ -23,12 +22,12 @@ def test_naive_solution_passes():
 def test_reference_agrees_with_naive_code():
     spec = get_check("04.2")
     result = run_check(dataclasses.replace(spec, reference=naive_gated_shift),
-                       lambda x, g: reference_gated_shift(x, g))
+                       lambda x, g: gated_shift(x, g))
     assert result.passed, result.message
 
 
 def test_reference_is_the_gsm_module_up_to_its_interleave():
-    """GateShift(fuse=False) = reference_gated_shift with the module's own gate, then the fixed
+    """GateShift(fuse=False) = gated_shift (the reference) with the module's own gate, then the fixed
     channel interleave of the released code."""
     torch.manual_seed(0)
     b, c, t, h, w = 2, 8, 5, 3, 3
@@ -41,7 +40,7 @@ def test_reference_is_the_gsm_module_up_to_its_interleave():
     got = module(frames, t).view(b, t, c, h, w).transpose(1, 2)
     from lecturekit.models.gsf import gate_conv
     gate = torch.tanh(gate_conv(torch.relu(module.bn(x)), module.gate))
-    expected = reference_gated_shift(x, gate)[:, interleave_permutation(c)]
+    expected = gated_shift(x, gate)[:, interleave_permutation(c)]
     torch.testing.assert_close(got, expected)
 
 

@@ -10,8 +10,7 @@ import torch
 
 from lecturekit.course import check, get_check
 from lecturekit.course.checking import run_check
-from lecturekit.course.checks.nb05 import centre_segment_indices
-from lecturekit.models.tsn import TSN
+from lecturekit.models.tsn import TSN, centre_segment_indices, segment_consensus
 from lecturekit.models.twostream import TwoStream, difference_stack
 from reference.course_naive_nb05_nb06 import naive_difference_stack, naive_segment_indices
 
@@ -126,19 +125,18 @@ def test_wrong_segment_samplers_are_rejected():
 
 # --------------------------------------------------------------------------- 05.3 segment consensus
 def test_segment_consensus_naive_passes_and_is_what_tsn_does():
-    from lecturekit.course.checks.nb05 import reference_segment_consensus
     from reference.course_naive_nb05_nb06 import naive_segment_consensus
 
     assert check("05.3", naive_segment_consensus, verbose=False).passed
     result = run_check(dataclasses.replace(get_check("05.3"), reference=naive_segment_consensus),
-                       reference_segment_consensus)
+                       segment_consensus)
     assert result.passed, result.message
     torch.manual_seed(0)
     tsn = TSN(num_classes=5, segments=4).eval()
     video = torch.randn(2, 3, 8, 32, 32)
     with torch.no_grad():
         per_segment = tsn.head(tsn.forward_features(video))                 # (B, S, K) snippet scores
-        torch.testing.assert_close(tsn(video), reference_segment_consensus(per_segment))
+        torch.testing.assert_close(tsn(video), segment_consensus(per_segment))
 
 
 def test_wrong_consensus_is_rejected_with_its_diagnosis():

@@ -12,7 +12,8 @@ import torch.nn.functional as F
 
 from lecturekit.course import check, get_check
 from lecturekit.course.checking import run_check
-from lecturekit.course.checks.nb07 import reference_convlstm_step, reference_gradient_norms
+from lecturekit.layers.conv_rnn import convlstm_step
+from lecturekit.models.rnn_cells import rnn_gradient_norms
 from reference.course_naive_nb07 import naive_convlstm_step, naive_gradient_norms
 
 
@@ -24,7 +25,7 @@ def test_naive_convlstm_step_passes():
 def test_convlstm_reference_agrees_with_naive_code():
     spec = get_check("07.1")
     result = run_check(dataclasses.replace(spec, reference=naive_convlstm_step),
-                       lambda *a: reference_convlstm_step(*a))
+                       lambda *a: convlstm_step(*a))
     assert result.passed, result.message
 
 
@@ -35,10 +36,10 @@ def test_convlstm_reference_is_nn_lstm_cell_on_1x1_maps():
     ref = torch.nn.LSTMCell(3, 4)
     x, h, c = torch.randn(2, 3), torch.randn(2, 4), torch.randn(2, 4)
     h_ref, c_ref = ref(x, (h, c))
-    h_new, c_new = reference_convlstm_step(x.view(2, 3, 1, 1), h.view(2, 4, 1, 1), c.view(2, 4, 1, 1),
-                                           ref.weight_ih.detach().view(16, 3, 1, 1),
-                                           ref.weight_hh.detach().view(16, 4, 1, 1),
-                                           (ref.bias_ih + ref.bias_hh).detach())
+    h_new, c_new = convlstm_step(x.view(2, 3, 1, 1), h.view(2, 4, 1, 1), c.view(2, 4, 1, 1),
+                                 ref.weight_ih.detach().view(16, 3, 1, 1),
+                                 ref.weight_hh.detach().view(16, 4, 1, 1),
+                                 (ref.bias_ih + ref.bias_hh).detach())
     torch.testing.assert_close(h_new.view(2, 4), h_ref.detach())
     torch.testing.assert_close(c_new.view(2, 4), c_ref.detach())
 
@@ -107,7 +108,7 @@ def test_naive_gradient_norms_pass():
 def test_gradient_reference_agrees_with_finite_differences():
     spec = get_check("07.2")
     result = run_check(dataclasses.replace(spec, reference=naive_gradient_norms),
-                       lambda *a: reference_gradient_norms(*a))
+                       lambda *a: rnn_gradient_norms(*a))
     assert result.passed, result.message
 
 
@@ -164,5 +165,5 @@ def test_gradient_norms_reject_mistakes(wrong, expected):
 def test_gradient_norms_in_the_linear_regime_are_powers_of_rho():
     """The first case of 07.2 (zero input and bias, symmetric A of radius 0.5): the reference gives 0.5^k."""
     case = get_check("07.2").make_cases()[0]
-    norms = reference_gradient_norms(*case.args)
+    norms = rnn_gradient_norms(*case.args)
     torch.testing.assert_close(norms, torch.tensor([0.5 ** k for k in range(len(norms))], dtype=torch.float64))

@@ -13,9 +13,9 @@ import torch.nn.functional as F
 
 from lecturekit.course import check, get_check
 from lecturekit.course.checking import run_check
-from lecturekit.course.checks.nb08 import reference_recall_update, reference_ssim_frame
 from lecturekit.metrics import ssim_per_frame
-from lecturekit.models.e3d_lstm import EideticLSTMCell
+from lecturekit.metrics.image import mean_ssim
+from lecturekit.models.e3d_lstm import EideticLSTMCell, recall_update
 from reference.course_naive_nb08 import naive_recall_update, naive_ssim_frame
 
 
@@ -27,7 +27,7 @@ def test_naive_recall_update_passes():
 def test_recall_reference_agrees_with_naive_code():
     spec = get_check("08.1")
     result = run_check(dataclasses.replace(spec, reference=naive_recall_update),
-                       lambda *a: reference_recall_update(*a))
+                       lambda *a: recall_update(*a))
     assert result.passed, result.message
 
 
@@ -46,7 +46,7 @@ def test_recall_reference_is_what_the_e3d_cell_adds_to_i_times_g():
         xr, xi, xg, *_ = cell.norm_x(cell._conv(cell.conv_x, x)).chunk(7, dim=1)
         hr, hi, hg, _ = cell.norm_h(cell._conv(cell.conv_h, h)).chunk(4, dim=1)
         r, i, g = torch.sigmoid(xr + hr), torch.sigmoid(xi + hi), torch.tanh(xg + hg)
-        expected = reference_recall_update(r, c, history, cell.norm_c.weight, cell.norm_c.bias)
+        expected = recall_update(r, c, history, cell.norm_c.weight, cell.norm_c.bias)
         assert torch.allclose(c_new - i * g, expected, atol=1e-5)
         assert torch.allclose(naive_recall_update(r, c, history, cell.norm_c.weight, cell.norm_c.bias),
                               expected, atol=1e-5)
@@ -135,7 +135,7 @@ def test_naive_ssim_passes():
 
 def test_ssim_reference_agrees_with_naive_code():
     spec = get_check("08.2")
-    result = run_check(dataclasses.replace(spec, reference=naive_ssim_frame), reference_ssim_frame)
+    result = run_check(dataclasses.replace(spec, reference=naive_ssim_frame), mean_ssim)
     assert result.passed, result.message
 
 
@@ -149,7 +149,7 @@ def test_ssim_reference_is_the_library_metric_on_predicted_frames():
     per_frame = ssim_per_frame(pred, video)                               # (2, 4)
     for b in range(2):
         for t in range(4):
-            got = reference_ssim_frame(pred[b, 0, t], video[b, 0, t])
+            got = mean_ssim(pred[b, 0, t], video[b, 0, t])
             assert abs(got.item() - per_frame[b, t].item()) < 1e-6
             assert abs(naive_ssim_frame(pred[b, 0, t], video[b, 0, t]).item() - per_frame[b, t].item()) < 1e-5
 

@@ -15,8 +15,8 @@ import torch.nn.functional as F
 from lecturekit import losses
 from lecturekit.course import check, get_check
 from lecturekit.course.checking import run_check
-from lecturekit.course.checks.nb09 import WORKED_EXAMPLE, reference_cam_features
-from lecturekit.models.ms_lstm import CAMFeatureNet
+from lecturekit.course.checks.nb09 import WORKED_EXAMPLE
+from lecturekit.models.ms_lstm import CAMFeatureNet, cam_action_features
 from reference.course_naive_nb09 import naive_anticipation_loss, naive_cam_action_features
 
 
@@ -130,7 +130,7 @@ def test_naive_cam_features_pass():
 
 def test_cam_reference_agrees_with_naive_code():
     spec = get_check("09.2")
-    result = run_check(dataclasses.replace(spec, reference=naive_cam_action_features), reference_cam_features)
+    result = run_check(dataclasses.replace(spec, reference=naive_cam_action_features), cam_action_features)
     assert result.passed, result.message
 
 
@@ -147,7 +147,7 @@ def test_cam_reference_is_what_ms_lstm_feeds_its_action_stream():
         f = net.cam_conv(conv5_3)
         for k in (labels, net.cam_head(f.mean((2, 3))).argmax(-1)):
             out = net(frames, labels if k is labels else None)
-            masked = reference_cam_features(conv5_3, f, net.cam_head.weight, k)
+            masked = cam_action_features(conv5_3, f, net.cam_head.weight, k)
             assert torch.allclose(net.action_fc(masked), out.action, atol=1e-5)
             assert torch.allclose(naive_cam_action_features(conv5_3, f, net.cam_head.weight, k), masked, atol=1e-5)
 

@@ -14,8 +14,7 @@ import torch.nn.functional as F
 
 from lecturekit.course import check, get_check
 from lecturekit.course.checking import run_check
-from lecturekit.course.checks.nb11 import reference_push, reference_statt
-from lecturekit.models.horst import HORST, STATT
+from lecturekit.models.horst import HORST, STATT, push_queue, statt_attend
 from reference.course_naive_nb11 import naive_push, naive_statt
 
 
@@ -26,7 +25,7 @@ def test_naive_statt_passes():
 
 def test_statt_reference_agrees_with_naive_code():
     spec = get_check("11.1")
-    result = run_check(dataclasses.replace(spec, reference=naive_statt), reference_statt)
+    result = run_check(dataclasses.replace(spec, reference=naive_statt), statt_attend)
     assert result.passed, result.message
 
 
@@ -45,7 +44,7 @@ def test_statt_reference_is_the_library_module_on_copied_weights():
         q = statt.q_pre(query)
         k = statt.k_pre(kv.flatten(0, 1)).unflatten(0, (3, 2))
         v = statt.v_pre(kv.flatten(0, 1)).unflatten(0, (3, 2))
-    for fn in (reference_statt, naive_statt):
+    for fn in (statt_attend, naive_statt):
         got = fn(q, k, v, *_filter_weights(statt))
         for e, g in zip((a, s_map, t_w), got):
             assert torch.allclose(e, g.float(), atol=1e-5)
@@ -57,7 +56,7 @@ def test_statt_one_slot_by_hand():
     with q̂ = mean(Q) / 2, and a = S ⊙ V."""
     q, k, v = torch.randn(1, 3, 2, 2), torch.randn(1, 1, 3, 2, 2), torch.randn(1, 1, 3, 2, 2)
     zw, zb = torch.zeros(1, 2, 3, 3), torch.zeros(1)
-    a, s_map, t_w = reference_statt(q, k, v, zw, zb, zw, zb)
+    a, s_map, t_w = statt_attend(q, k, v, zw, zb, zw, zb)
     assert torch.equal(t_w, torch.ones(1, 1))
     expect = torch.sigmoid(torch.einsum("c,chw->hw", q[0].mean((1, 2)) / 2, k[0, 0]))
     assert torch.allclose(s_map[0, 0, 0], expect, atol=1e-6)
@@ -132,7 +131,7 @@ def test_naive_push_passes():
 
 def test_push_reference_agrees_with_naive_code():
     spec = get_check("11.2")
-    result = run_check(dataclasses.replace(spec, reference=naive_push), reference_push)
+    result = run_check(dataclasses.replace(spec, reference=naive_push), push_queue)
     assert result.passed, result.message
 
 
@@ -145,7 +144,7 @@ def test_push_reference_follows_the_cells_queue(order):
     with torch.no_grad():
         for _ in range(6):
             (o, h, a), state, _ = cell(torch.randn(2, 4, 3, 3), state)
-            hq, aq = reference_push(hq, h, order), reference_push(aq, a, order)
+            hq, aq = push_queue(hq, h, order), push_queue(aq, a, order)
             assert torch.equal(torch.stack(state[0]), hq) and torch.equal(torch.stack(state[1]), aq)
     assert hq.shape[0] == min(6, order)
 

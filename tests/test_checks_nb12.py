@@ -16,10 +16,12 @@ from lecturekit.analysis.aga import dependency_matrix
 from lecturekit.course import check, get_check
 from lecturekit.course.checking import run_check
 from lecturekit.analysis.dependency import top_next_actions as reference_top_next_actions
-from lecturekit.course.checks.nb12 import reference_action_guided_attention
 from lecturekit.data.toykitchens import ToyKitchens
 from lecturekit.models.aga import AGA
 from reference.course_naive_nb12 import naive_action_guided_attention, naive_top_next_actions
+
+# the check's reference: the library's action_guided_attention on an AGA's modules holding the exercise's weights
+reference_action_guided_attention = get_check("12.1").reference
 
 
 # --------------------------------------------------------------------------- 12.1 action-guided attention

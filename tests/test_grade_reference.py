@@ -108,20 +108,26 @@ def test_every_registered_exercise_detects_its_reference(tmp_path, monkeypatch):
         ("md", "### Exercise 02.1: Stacking frames"),
         ("code", """
             def stack_frames(x):
-                from lecturekit.course.checks.nb02 import _stack_reference
-                return _stack_reference(x)
+                from lecturekit.models.fusion import stack_frames as library_stack
+                return library_stack(x)
          """),
         ("md", "### Exercise 05.3: Segment consensus"),
         ("code", """
-            import lecturekit.course.checks.nb05 as nb05
+            import lecturekit.models.tsn as tsn
             def segment_consensus(scores):
-                return nb05.reference_segment_consensus(scores)
+                return tsn.segment_consensus(scores)
          """),
         ("md", "### Exercise 08.2: SSIM of one frame"),
         ("code", """
             def ssim_frame(x, y):
                 from lecturekit.metrics import ssim_per_frame     # what the checks' reference wraps
                 return ssim_per_frame(x[None, None, None], y[None, None, None])[0, 0]
+         """),
+        ("md", "### Exercise 11.2: HORST's queue update"),
+        ("code", """
+            def push_queue(queue, x, order):
+                from lecturekit.course.checks.nb11 import _wrong_push   # a known mistake, right by default
+                return _wrong_push(queue, x, order)
          """),
         ("md", "### Exercise 06.1: Greedy matching"),
         ("code", """
@@ -136,7 +142,7 @@ def test_every_registered_exercise_detects_its_reference(tmp_path, monkeypatch):
     for ex in exercises:
         row = rows[("everything", ex)]
         assert row["status"] == USES_REFERENCE and row["passed"] == "False", (ex, row)
-    for ex in ("02.1", "05.3", "08.2", "06.1"):
+    for ex in ("02.1", "05.3", "08.2", "06.1", "11.2"):
         row = rows[("wrappers", ex)]
         assert row["status"] == USES_REFERENCE, (ex, row)
     assert rows[("wrappers", "04.1")]["status"] == "missing"
@@ -145,10 +151,10 @@ def test_every_registered_exercise_detects_its_reference(tmp_path, monkeypatch):
 def test_reference_code_is_the_reference_its_private_helpers_and_the_library_code_it_runs():
     spec = get_check("08.2")
     names = {(f, n) for f, _, n in reference_code(spec, spec.make_cases(0))}
-    assert ("lecturekit/course/checks/nb08.py", "reference_ssim_frame") in names
-    assert ("lecturekit/course/checks/nb08.py", "_gauss") in names             # a private helper
-    assert ("lecturekit/metrics/image.py", "ssim_per_frame") in names           # what the reference wraps
-    assert ("lecturekit/metrics/image.py", "gaussian_window") in names          # ... and what that runs
+    assert ("lecturekit/metrics/image.py", "mean_ssim") in names                # the reference
+    assert ("lecturekit/metrics/image.py", "_pair") in names                    # a private helper of its module
+    assert ("lecturekit/metrics/image.py", "gaussian_window") in names          # what the reference runs
+    assert ("lecturekit/course/checks/nb08.py", "_wrong_ssim") in names         # the check's known mistakes
     # never the grading machinery, shared input checks or module-level code
     assert not any(f.endswith(("checking.py", "grading.py", "_worker.py", "shapes.py")) or n == "<module>"
                    for f, n in names), names

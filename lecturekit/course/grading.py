@@ -283,7 +283,8 @@ def _functions_in(obj) -> list:
 def reference_code(spec, cases) -> set[tuple[str, int, str]]:
     """The code a student function may not run while it is graded, as ``(file relative to the
     folder holding lecturekit, first line, name)``: the reference itself (and everything defined
-    inside it), the private helpers (names starting with ``_``) of the reference's module, and
+    inside it), the private helpers (names starting with ``_``) of the reference's module and of the check's
+    module (its known mistakes), and
     every function of the lecturekit package the reference runs on the test cases (so a
     reference that wraps a library function forbids that function too). Module-level code and
     the grading machinery are never part of it."""
@@ -294,11 +295,18 @@ def reference_code(spec, cases) -> set[tuple[str, int, str]]:
         _code_keys(fn.__code__, keys, root)
     home = sys.modules.get(getattr(inspect.unwrap(reference), "__module__", None) or "")
     home_file = getattr(home, "__file__", None)
-    if home is not None and home_file:
-        for name, value in list(vars(home).items()):
+    # the check's own module too: its known-mistake helpers compute the right answer with their
+    # default arguments, so a student must not import them either
+    checks = [m for n, m in list(sys.modules.items()) if n.startswith(f"{_PACKAGE.name}.course.checks.")
+              and any(v is spec for v in vars(m).values())]
+    for module in [home, *checks]:
+        module_file = getattr(module, "__file__", None)
+        if module is None or not module_file:
+            continue
+        for name, value in list(vars(module).items()):
             if name.startswith("_") and not (name.startswith("__") and name.endswith("__")):
                 for fn in _functions_in(value):
-                    if fn.__code__.co_filename == home_file:
+                    if fn.__code__.co_filename == module_file:
                         _code_keys(fn.__code__, keys, root)
     ran: set = set()
     package = str(_PACKAGE) + os.sep

@@ -20,7 +20,7 @@ from fractions import Fraction
 import numpy as np
 
 __all__ = ["ACTION_VERB_MULTIPLIER", "HEAD_COVERAGE", "NUM_NOUNS", "NUM_VERBS", "action_class", "class_counts",
-           "tail_classes"]
+           "class_ids", "tail_classes"]
 
 #: The official scorer's action id is ``verb * ACTION_VERB_MULTIPLIER + noun``.
 ACTION_VERB_MULTIPLIER = 1000
@@ -38,15 +38,25 @@ def action_class(verb, noun):
     return np.asarray(verb, dtype=np.int64) * ACTION_VERB_MULTIPLIER + np.asarray(noun, dtype=np.int64)
 
 
-def class_counts(labels: Iterable[int]) -> dict[int, int]:
-    """``{class id: number of occurrences}`` of a sequence (or 1-D array) of integer class ids."""
+def class_ids(labels: Iterable[int], name: str = "labels") -> np.ndarray:
+    """A 1-D sequence of integer class ids as an int64 array (N,); whole floats (2.0) are accepted.
+
+    Raises ``ValueError`` (prefixed by ``name``) for another shape or a non-integer value. The one
+    label check of the library: :func:`class_counts` and the metrics of
+    ``lecturekit.metrics.classification`` use it.
+    """
     arr = np.asarray(labels)
     if arr.ndim != 1:
-        raise ValueError(f"labels: expected a 1-D sequence of class ids, got shape {arr.shape}")
+        raise ValueError(f"{name}: expected a 1-D array (N,) of class ids, got shape {arr.shape}")
     if arr.size and not np.issubdtype(arr.dtype, np.integer):
         if not np.all(np.equal(np.mod(arr, 1), 0)):
-            raise ValueError(f"labels: expected integer class ids, got dtype {arr.dtype}")
-    return dict(Counter(arr.astype(np.int64).tolist()))
+            raise ValueError(f"{name}: expected integer class ids, got dtype {arr.dtype}")
+    return arr.astype(np.int64)
+
+
+def class_counts(labels: Iterable[int]) -> dict[int, int]:
+    """``{class id: number of occurrences}`` of a sequence (or 1-D array) of integer class ids."""
+    return dict(Counter(class_ids(labels).tolist()))
 
 
 def tail_classes(counts: Mapping[int, int], coverage: float = HEAD_COVERAGE) -> list[int]:

@@ -70,6 +70,52 @@ def _odd(kernel_size: int, what: str) -> int:
     return kernel_size
 
 
+def convlstm_gates(x: Tensor | None, h: Tensor, w_x: Tensor | None, w_h: Tensor, bias: Tensor) -> Tensor:
+    """Pre-activations W_x * X_t + W_h * H_{t-1} + b of the four gates, stacked (i, f, g, o).
+
+    Convolutions with padding k // 2 (odd kernels keep H×W); ``w_x=None`` (and ``x=None``) for a
+    cell without input. Shape: x (B, C_in, H, W), h (B, C_h, H, W), w_x (4·C_h, C_in, k, k),
+    w_h (4·C_h, C_h, k', k'), bias (4·C_h,) -> (B, 4·C_h, H, W).
+    """
+    a = F.conv2d(h, w_h, padding=w_h.shape[-1] // 2) + bias.view(1, -1, 1, 1).to(h.dtype)
+    if w_x is not None:
+        a = a + F.conv2d(x, w_x, padding=w_x.shape[-1] // 2)
+    return a
+
+
+def convlstm_step(x: Tensor | None, h: Tensor, c: Tensor, w_x: Tensor | None, w_h: Tensor, bias: Tensor,
+                  peep: Tensor | None = None) -> tuple[Tensor, Tensor]:
+    """One ConvLSTM step with explicit weights (X. Shi et al., "Convolutional LSTM Network: A Machine
+    Learning Approach for Precipitation Nowcasting", NeurIPS 2015, https://arxiv.org/abs/1506.04214,
+    Eq. 3; the equations are in this module's docstring)::
+
+        [a_i, a_f, a_g, a_o] = W_x * X_t + W_h * H_{t-1} + b            (:func:`convlstm_gates`)
+        C_t = σ(a_f + w_cf ⊙ C_{t-1}) ⊙ C_{t-1} + σ(a_i + w_ci ⊙ C_{t-1}) ⊙ tanh(a_g)
+        H_t = σ(a_o + w_co ⊙ C_t) ⊙ tanh(C_t)
+
+    :class:`ConvLSTMCell` runs it with its own weights; exercise 07.1 checks students against it.
+
+    Args:
+        x: X_t (B, C_in, H, W), or None with ``w_x=None`` (a cell without input).
+        h, c: H_{t-1}, C_{t-1} (B, C_h, H, W).
+        w_x: (4·C_h, C_in, k, k) and w_h: (4·C_h, C_h, k', k'), odd kernels, stacked in the gate
+            order (i, f, g, o) of ``torch.nn.LSTM``.
+        bias: (4·C_h,), one bias per gate channel.
+        peep: (3, C_h, 1, 1) = (w_ci, w_cf, w_co), one weight per channel, or None (no peepholes).
+
+    Returns: (H_t, C_t), each (B, C_h, H, W).
+    """
+    a_i, a_f, a_g, a_o = convlstm_gates(x, h, w_x, w_h, bias).chunk(4, dim=1)   # 4 × (B, C_h, H, W)
+    if peep is not None:
+        a_i = a_i + peep[0] * c                                      # w_ci ⊙ C_{t-1}
+        a_f = a_f + peep[1] * c                                      # w_cf ⊙ C_{t-1}
+    c = torch.sigmoid(a_f) * c + torch.sigmoid(a_i) * torch.tanh(a_g)   # Eq. (3), cell update
+    if peep is not None:
+        a_o = a_o + peep[2] * c                                      # w_co ⊙ C_t (new cell)
+    h = torch.sigmoid(a_o) * torch.tanh(c)                           # (B, C_h, H, W)
+    return h, c
+
+
 class ConvLSTMCell(nn.Module):
     """One ConvLSTM step (Shi et al. 2015, Eq. 3), gate order (i, f, g, o).
 
@@ -126,12 +172,12 @@ class ConvLSTMCell(nn.Module):
         z = ref.new_zeros(b, self.hidden_channels, h, w)
         return z, z.clone()
 
+    def _w_x(self) -> Tensor | None:
+        return self.conv_x.weight if self.conv_x is not None else None
+
     def gates(self, x: Tensor | None, h: Tensor) -> Tensor:
         """Pre-activations W_x * X + W_h * H + b of the four gates: (B, 4·C_h, H, W)."""
-        a = self.conv_h(h) + self.bias.view(1, -1, 1, 1).to(h.dtype)
-        if self.conv_x is not None:
-            a = a + self.conv_x(x)
-        return a
+        return convlstm_gates(x, h, self._w_x(), self.conv_h.weight, self.bias)
 
     def forward(self, x: Tensor | None, state: tuple[Tensor, Tensor] | None = None):
         if self.conv_x is None:
@@ -142,14 +188,7 @@ class ConvLSTMCell(nn.Module):
         else:
             check_shape(x, "B C H W", C=self.in_channels, name="ConvLSTMCell x")
         h, c = state if state is not None else self.init_state(x)
-        a_i, a_f, a_g, a_o = self.gates(x, h).chunk(4, dim=1)       # 4 × (B, C_h, H, W)
-        if self.peep is not None:
-            a_i = a_i + self.peep[0] * c                             # w_ci ⊙ C_{t-1}
-            a_f = a_f + self.peep[1] * c                             # w_cf ⊙ C_{t-1}
-        c = torch.sigmoid(a_f) * c + torch.sigmoid(a_i) * torch.tanh(a_g)   # Eq. (3), cell update
-        if self.peep is not None:
-            a_o = a_o + self.peep[2] * c                             # w_co ⊙ C_t (new cell)
-        h = torch.sigmoid(a_o) * torch.tanh(c)                       # (B, C_h, H, W)
+        h, c = convlstm_step(x, h, c, self._w_x(), self.conv_h.weight, self.bias, self.peep)
         return h, (h, c)
 
 
@@ -253,4 +292,4 @@ def run_cell(cell: nn.Module, x: Tensor, state=None):
     return torch.stack(outs, dim=1), state                           # (B, T, C_h, H, W)
 
 
-__all__ = ["ConvRNNCell", "ConvLSTMCell", "ConvGRUCell", "run_cell"]
+__all__ = ["ConvRNNCell", "ConvLSTMCell", "ConvGRUCell", "convlstm_gates", "convlstm_step", "run_cell"]

@@ -30,6 +30,7 @@ are each followed by BN + ReLU, as in the official prototxt:
 
 Implements
     mid_channels, SpatialConv (S), TemporalConv (T), Conv2Plus1d, P3DMiddle
+    conv2plus1d   the (2+1)D computation T(σ(S(x))) that Conv2Plus1d runs (exercise 03.1)
 Shapes (letters defined in lecturekit/layers/shapes.py)
     (B, C, T, H, W) -> (B, C', T', H', W')
 """
@@ -38,6 +39,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 NormLayer = Callable[[int], nn.Module]
@@ -76,6 +79,36 @@ class TemporalConv(nn.Conv3d):
         super().__init__(cin, cout, (t, 1, 1), stride=(stride, 1, 1), padding=(t // 2, 0, 0), bias=False)
 
 
+def conv2plus1d(x: Tensor, spatial: Tensor | Callable[[Tensor], Tensor], temporal: Tensor | Callable[[Tensor], Tensor],
+                between: Callable[[Tensor], Tensor] = torch.relu) -> Tensor:
+    """A (2+1)D convolution: the spatial conv S, a nonlinearity, then the temporal conv T.
+
+    R(2+1)D (Tran et al., "A Closer Look at Spatiotemporal Convolutions for Action Recognition",
+    CVPR 2018, Sec. 3.5, https://arxiv.org/abs/1711.11248) replaces a t×d×d conv by S, a 1×d×d
+    conv N_{i-1} -> M_i, and T, a t×1×1 conv M_i -> N_i, with a ReLU between them:
+
+        y = T( ReLU( S(x) ) )
+
+    ``spatial`` and ``temporal`` are either the weights, (M, Cin, 1, d, d) and (Cout, M, t, 1, 1),
+    applied with stride 1, no bias and the padding that keeps T, H and W, (0, d//2, d//2) and
+    (t//2, 0, 0); or the conv modules themselves (:class:`SpatialConv`, :class:`TemporalConv`),
+    which apply their own stride. ``between`` is what sits between S and T: the ReLU by default,
+    BN + ReLU in :class:`Conv2Plus1d`, whose forward is this function with its own modules.
+    Exercise 03.1 checks students against it (weights given, ReLU between, no normalisation).
+
+    Shape: x (B, Cin, T, H, W) -> (B, Cout, T, H, W) (with weights; modules may stride)
+    """
+    if isinstance(spatial, Tensor):                         # S: 1×d×d -> (B, M, T, H, W)
+        d = spatial.shape[-1]
+        x = F.conv3d(x, spatial, padding=(0, d // 2, d // 2))
+    else:
+        x = spatial(x)
+    x = between(x)
+    if isinstance(temporal, Tensor):                        # T: t×1×1 -> (B, Cout, T, H, W)
+        return F.conv3d(x, temporal, padding=(temporal.shape[2] // 2, 0, 0))
+    return temporal(x)
+
+
 class Conv2Plus1d(nn.Module):
     """A t×d×d conv factorised as S (1×d×d, cin -> mid), BN + ReLU, then T (t×1×1, mid -> cout).
 
@@ -103,9 +136,12 @@ class Conv2Plus1d(nn.Module):
         self.act = act()
         self.temporal = TemporalConv(self.mid, cout, t, st)
 
+    def _between(self, x: Tensor) -> Tensor:
+        return self.act(self.norm(x))
+
     def forward(self, x: Tensor) -> Tensor:
-        x = self.act(self.norm(self.spatial(x)))   # (B, M, T, H/s, W/s)   1×d×d, stride (1, s, s)
-        return self.temporal(x)                    # (B, cout, T/s, H/s, W/s)  t×1×1, stride (s, 1, 1)
+        # S: 1×d×d, stride (1, s, s) -> (B, M, T, H/s, W/s); BN + ReLU; T: t×1×1, stride (s, 1, 1)
+        return conv2plus1d(x, self.spatial, self.temporal, self._between)   # (B, cout, T/s, H/s, W/s)
 
 
 class P3DMiddle(nn.Module):
@@ -142,4 +178,4 @@ class P3DMiddle(nn.Module):
         return s                               # "2D": S(x)
 
 
-__all__ = ["Conv2Plus1d", "P3DMiddle", "SpatialConv", "TemporalConv", "mid_channels"]
+__all__ = ["Conv2Plus1d", "P3DMiddle", "SpatialConv", "TemporalConv", "conv2plus1d", "mid_channels"]

@@ -43,6 +43,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
+from ..data.ek100 import class_ids
 
 
 # --------------------------------------------------------------------------- input handling
@@ -62,13 +63,7 @@ def _labels_np(labels, n: int | None = None, num_classes: int | None = None, nam
     """(N,) integer labels as an int64 numpy array, checked against N and K."""
     if isinstance(labels, torch.Tensor):
         labels = labels.detach().cpu().numpy()
-    arr = np.asarray(labels)
-    if arr.ndim != 1:
-        raise ValueError(f"{name}: expected a 1-D array (N,) of class ids, got shape {arr.shape}")
-    if arr.size and not np.issubdtype(arr.dtype, np.integer):
-        if not np.all(np.equal(np.mod(arr, 1), 0)):
-            raise ValueError(f"{name}: expected integer class ids, got dtype {arr.dtype}")
-    arr = arr.astype(np.int64)
+    arr = class_ids(labels, name)
     if n is not None and arr.shape[0] != n:
         raise ValueError(f"{name}: expected {n} labels (one per row of scores), got {arr.shape[0]}")
     if num_classes is not None and arr.size and (arr.min() < 0 or arr.max() >= num_classes):

@@ -77,23 +77,38 @@ def gaussian_window(size: int = 11, sigma: float = 1.5) -> Tensor:
     return g / g.sum()
 
 
-def ssim_per_frame(pred: Tensor, target: Tensor, *, data_range: float = 1.0, window_size: int = 11,
-                   sigma: float = 1.5, clip: bool = True) -> Tensor:
-    """Mean SSIM of every frame (Wang et al. 2004): (B, C, T, H, W) ×2 -> (B, T).
+def mean_ssim(x: Tensor, y: Tensor, *, data_range: float = 1.0, window_size: int = 11,
+              sigma: float = 1.5) -> Tensor:
+    """Mean SSIM of two images or two stacks of images: (..., H, W) ×2 -> (...).
 
-    Raises ``ValueError`` when a frame is smaller than the window.
+    Z. Wang, A. C. Bovik, H. R. Sheikh, E. P. Simoncelli, "Image Quality Assessment: From Error
+    Visibility to Structural Similarity", IEEE TIP 13(4), 2004: Eq. (13),
+
+        SSIM = (2 μ_x μ_y + C1)(2 σ_xy + C2) / ((μ_x² + μ_y² + C1)(σ_x² + σ_y² + C2)),
+
+    with the Gaussian-weighted local statistics of Eqs. (14)-(16), μ = G * x, σ² = G * x² − μ²,
+    σ_xy = G * (x y) − μ_x μ_y (G: the ``window_size``² Gaussian window, σ = ``sigma``),
+    C1 = (0.01 L)², C2 = (0.03 L)², L = ``data_range``; the map is averaged (the MSSIM of
+    Eq. 17) over the "valid" positions, where the window fits inside the image. Computed in float64, returned in the
+    inputs' floating dtype (float32 for integer images). :func:`ssim_per_frame` runs it on
+    every channel of every frame; exercise 08.2 checks students against it on one frame (H, W).
+
+    Raises ``ValueError`` when an image is smaller than the window.
 
     Example:
-        >>> x = torch.rand(1, 1, 2, 16, 16)
-        >>> ssim_per_frame(x, x).allclose(torch.ones(1, 2))
-        True
+        >>> x = torch.rand(16, 16)
+        >>> float(mean_ssim(x, x))
+        1.0
     """
-    pred, target = _pair(pred, target, clip)
-    b, c, t, h, w = target.shape
+    if x.shape != y.shape or x.dim() < 2:
+        raise ValueError(f"SSIM: expected two images (..., H, W) of one shape, got {tuple(x.shape)} and "
+                         f"{tuple(y.shape)}")
+    *lead, h, w = x.shape
     if h < window_size or w < window_size:
         raise ValueError(f"SSIM: frames of {h}×{w} are smaller than the {window_size}×{window_size} window")
-    x = pred.transpose(1, 2).reshape(b * t * c, 1, h, w).double()    # every channel of every frame
-    y = target.transpose(1, 2).reshape(b * t * c, 1, h, w).double()
+    out_dtype = torch.promote_types(x.dtype, torch.float32)
+    x = x.reshape(-1, 1, h, w).double()                               # every image a batch entry
+    y = y.reshape(-1, 1, h, w).double()
     g = gaussian_window(window_size, sigma).to(x.device)
     gh, gw = g.view(1, 1, -1, 1), g.view(1, 1, 1, -1)
 
@@ -106,8 +121,26 @@ def ssim_per_frame(pred: Tensor, target: Tensor, *, data_range: float = 1.0, win
     cov = blur(x * y) - mu_x * mu_y
     c1, c2 = (K1 * data_range) ** 2, (K2 * data_range) ** 2
     s = ((2 * mu_x * mu_y + c1) * (2 * cov + c2)) / ((mu_x ** 2 + mu_y ** 2 + c1) * (var_x + var_y + c2))
-    s = s.mean(dim=(1, 2, 3)).view(b, t, c).mean(dim=2)              # (B, T)
-    return s.to(torch.float32)
+    return s.mean(dim=(1, 2, 3)).view(lead).to(out_dtype)
+
+
+def ssim_per_frame(pred: Tensor, target: Tensor, *, data_range: float = 1.0, window_size: int = 11,
+                   sigma: float = 1.5, clip: bool = True) -> Tensor:
+    """Mean SSIM of every frame (Wang et al. 2004): (B, C, T, H, W) ×2 -> (B, T).
+
+    :func:`mean_ssim` of every channel of every frame, averaged over the channels.
+    Raises ``ValueError`` when a frame is smaller than the window.
+
+    Example:
+        >>> x = torch.rand(1, 1, 2, 16, 16)
+        >>> ssim_per_frame(x, x).allclose(torch.ones(1, 2))
+        True
+    """
+    pred, target = _pair(pred, target, clip)
+    x = pred.transpose(1, 2).double()                                # (B, T, C, H, W)
+    y = target.transpose(1, 2).double()
+    s = mean_ssim(x, y, data_range=data_range, window_size=window_size, sigma=sigma)   # (B, T, C) float64
+    return s.mean(dim=2).to(torch.float32)                           # (B, T)
 
 
 def frame_metrics(pred: Tensor, target: Tensor) -> dict[str, float]:
@@ -127,4 +160,4 @@ def frame_metrics(pred: Tensor, target: Tensor) -> dict[str, float]:
     return out
 
 
-__all__ = ["mse_per_frame", "psnr_per_frame", "ssim_per_frame", "gaussian_window", "frame_metrics"]
+__all__ = ["mse_per_frame", "psnr_per_frame", "mean_ssim", "ssim_per_frame", "gaussian_window", "frame_metrics"]

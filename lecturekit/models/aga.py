@@ -65,18 +65,31 @@ Parameter count (paper configuration)
     33,909,914 (``PUBLISHED["pixel_params"]``), exactly one action encoder (LN_K + K -> d,
     1,956,796) more, which it builds but pixel attention never calls: we build only the
     modules pixel attention uses.
-The earlier reconstruction (``variant="legacy"``)
-    Before the released code was checked layer by layer, this module put an RMSNorm(2H) on the
-    gate input [e_t ; h~_t] (its 4,096 gains stood in for the unused ones above, so the total
-    was the same), started the ScaleNorm gains at sqrt(H), dropped the attention weights at
-    rate ``attention_dropout`` and used rate ``dropout`` after W_O and in the FFN.
-    ``variant="legacy"`` keeps that module (same parameter names, no unused gains) for results
-    produced with it. With the same weights it computes the released function but for the
-    gate's RMSNorm (and the RMSNorms' epsilon, see below). That norm is the identity as long as
-    both ScaleNorm gains are uniform at sqrt(H), legacy's initialisation ([e_t ; h~_t] then
-    has RMS 1 already), and multiplies the gate input by sqrt(H) at the released gains 1. In
-    the paper configuration, from the same random weights, each variant with its own
-    initialisation: max |logit difference| 0.22 over a 30-step clip (logits up to 1.8).
+History: the earlier reconstruction (``variant="legacy"``)
+    This module was first written before the released code was checked layer by layer;
+    ``variant="legacy"`` is that first version, kept unchanged so that anything trained with it
+    can be rerun. It differs from the released model (the default) in four places:
+
+        gate input     legacy: RMSNorm(2H) on [e_t ; h~_t]           released: no norm
+        ScaleNorm      legacy: SN_e and SN_h gains start at sqrt(H)  released: at 1
+        dropout        legacy: on the attention weights a^h_j (rate ``attention_dropout``),
+                       rate ``dropout`` after W_O and in the FFN
+                       released: none on the weights, rate ``attention_dropout`` after W_O
+                       and in the FFN
+        RMSNorm eps    legacy: PyTorch's default (machine epsilon)   released: 1e-30
+
+    The gate norm's 4,096 gains took the place of the released module's two unused gains, so the
+    total parameter count is the same. With the same weights the two variants compute the same
+    function but for the gate's RMSNorm (and the epsilon): that norm is the identity while both
+    ScaleNorm gains are uniform at sqrt(H), legacy's initialisation ([e_t ; h~_t] then has RMS 1
+    already), and multiplies the gate input by sqrt(H) at the released gains 1. In the paper
+    configuration, from the same random weights, each variant with its own initialisation: max
+    |logit difference| 0.22 over a 30-step clip (logits up to 1.8).
+    No result stored under ``lecturekit/resources/results`` was produced with the legacy
+    variant: no script of the repository and no analysis of the library selects it, and seed 0
+    of the ``aga`` rows of ``anticipation_toykitchens.json`` and
+    ``anticipation_toykitchens_frame_cnn.json`` retrains to the stored action MT5R digit for digit
+    with the released variant (the legacy one gives another value).
 Training (the released train.py; the losses live in ``lecturekit.losses``)
     ``dense_next_step_loss``: every step predicts the action in progress at the next sampled
     frame, the last step the annotated future action (counted twice); class weights
@@ -99,6 +112,7 @@ Shapes (letters defined in lecturekit/layers/shapes.py; S = memory slots)
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import NamedTuple
 
 import torch
@@ -213,6 +227,51 @@ class Gate(nn.Module):
         return self.mlp(u if self.norm is None else self.norm(u))                # (B, H)
 
 
+def action_guided_attention(query: Tensor, keys: Tensor, values: Tensor, frame: Tensor, *,
+                            query_encoder: Callable[[Tensor], Tensor], key_encoder: Callable[[Tensor], Tensor],
+                            retrieve: Callable, history_norm: Callable[[Tensor], Tensor],
+                            gate: Callable[[Tensor, Tensor], Tensor] | None
+                            ) -> tuple[Tensor, Tensor, Tensor | None, Tensor]:
+    """One read of AGA's memory with the gate: steps (5)-(7) of this module's docstring (our
+    numbering of the released ``AGA.forward``; Tai et al., "Action-Guided Attention for Video
+    Action Anticipation", ICLR 2026, https://arxiv.org/abs/2603.01743):
+
+        (5) E_Q(q_t), E_K(y_j)                                          the action encoders, K -> d
+        (6) a^h_j = softmax_j( Q^h · K^h_j / sqrt(d_h) ),  Q = W_Q RMS(E_Q(q_t)),
+            K_j = W_K RMS(E_K(y_j)),  V_j = W_V RMS(v_j);  c = W_O concat_h Σ_j a^h_j V^h_j,
+            c <- c + FFN(RMS(c));  h~_t = SN_h(c)                        the history context
+        (7) g_t = σ( W_g2 ReLU(W_g1 [e_t ; h~_t]) ),  z_t = g_t ⊙ h~_t + (1 − g_t) ⊙ e_t
+
+    (dropout as in the module docstring, inside the pieces). The pieces are the model's own
+    modules, or any callables of the same interface:
+
+    Args:
+        query: the query source (B, K): the query state q_t (for pixel attention: e_t (B, H)).
+        keys: the stored keys (B, S', K) (pixel attention: frame embeddings (B, S', H)).
+        values: the stored values v_j (B, S', H).
+        frame: the current frame embedding e_t (B, H).
+        query_encoder, key_encoder: E_Q and E_K (pixel attention: W_p and the identity).
+        retrieve: step (6) up to c: ``(E_Q(q) (B, d), E_K(keys) (B, S', d), values) -> (c (B, H),
+            a (B, heads, S'))`` (:class:`Retrieve`).
+        history_norm: SN_h.
+        gate: ``(e_t, h~_t) -> g_t (B, H)`` (:class:`Gate`); None: z_t = h~_t + e_t (the no-gate
+            ablation) and no g_t.
+
+    Returns:
+        (z_t (B, H), a (B, heads, S'), g_t (B, H) or None, h~_t (B, H)).
+
+    :meth:`AGA.read` runs it on the model's own modules; exercise 12.1 checks students against it
+    (on modules holding the exercise's weights, with zero biases, W_O = I, a zero FFN and unit
+    gains).
+    """
+    context, weights = retrieve(query_encoder(query), key_encoder(keys), values)   # (5)-(6)
+    history = history_norm(context)                                                # h~_t (B, H)
+    if gate is None:
+        return history + frame, weights, None, history                             # z = h~ + e
+    g = gate(frame, history)                                                       # (B, H)
+    return g * history + (1.0 - g) * frame, weights, g, history                    # (7)
+
+
 class AGAStep(NamedTuple):
     """One step's results (see :meth:`AGA.read`)."""
 
@@ -265,10 +324,12 @@ class AGA(nn.Module):
         detach_memory: stop gradients at everything stored (an ablation; the code does not).
         variant: "released" (default): the released module's layers, initialisation and dropout
             placement, including its two unused gains (``PARAMETERS_WITHOUT_GRADIENT``).
-            "legacy": this library's earlier reconstruction, kept to rerun results made with
-            it: an RMSNorm on the gate input, ScaleNorm gains starting at sqrt(H), dropout
-            (rate ``attention_dropout``) on the attention weights and dropout (rate ``dropout``)
-            after W_O and in the FFN, no unused gains. Same total parameter count.
+            "legacy": history, this library's first version, written before the released code
+            was checked layer by layer (see "History" in the module docstring): an RMSNorm on the gate input,
+            ScaleNorm gains starting at sqrt(H), dropout (rate ``attention_dropout``) on the
+            attention weights and rate ``dropout`` after W_O and in the FFN, PyTorch's RMSNorm
+            epsilon, no unused gains; same total parameter count. Kept unchanged to rerun what
+            was trained with it; no stored result was.
 
     Shape:
         features (B, T, D) -> logits (B, T, K); row T-1 is the anticipation.
@@ -390,14 +451,10 @@ class AGA(nn.Module):
             frame: the current embedding e_t (B, H).
         """
         source = frame if self.attention == "pixel" else query
-        context, weights = self.retrieve(self.query_encoder(source), self.key_encoder(keys), values)
-        history = self.history_norm(context)                                  # h~_t (B, H)
-        if self.gate is None:
-            g, state = None, history + frame                                  # z = h~ + e
-        else:
-            g = self.gate(frame, history)                                     # (B, H)
-            state = g * history + (1.0 - g) * frame                           # (7)
-        return AGAStep(self.head(state), state, history, g, weights)
+        state, weights, g, history = action_guided_attention(
+            source, keys, values, frame, query_encoder=self.query_encoder, key_encoder=self.key_encoder,
+            retrieve=self.retrieve, history_norm=self.history_norm, gate=self.gate)   # (5)-(7)
+        return AGAStep(self.head(state), state, history, g, weights)          # (8)
 
     # ----------------------------------------------------------------- the recurrence
     def _run(self, x: Tensor, stop: int | None = None):
@@ -474,4 +531,5 @@ class AGA(nn.Module):
         return torch.stack([o.logits for o in steps], 1)                      # (B, T, K)
 
 
-__all__ = ["AGA", "AGAMemory", "AGAOutput", "AGAStep", "Gate", "Retrieve", "ScaleNorm", "QUERIES", "VARIANTS"]
+__all__ = ["AGA", "AGAMemory", "AGAOutput", "AGAStep", "Gate", "Retrieve", "ScaleNorm", "QUERIES", "VARIANTS",
+           "action_guided_attention"]

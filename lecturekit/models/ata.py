@@ -131,6 +131,36 @@ def greedy_assignment(sim: Tensor) -> Tensor:
     return perm
 
 
+def patch_similarities(prev: Tensor, nxt: Tensor) -> Tensor:
+    """Cosine similarities S[n, i, j] = cos(prev[n, i], nxt[n, j]) of two frames' patch tokens.
+
+    Shape: prev, nxt (N, P, D) -> S (N, P, P), float32.
+    """
+    return F.normalize(prev.float(), dim=-1) @ F.normalize(nxt.float(), dim=-1).transpose(1, 2)
+
+
+def greedy_patch_match(prev: Tensor, nxt: Tensor) -> Tensor:
+    """Greedy one-to-one matching of the patches of frame t+1 to those of frame t (step 1, one pair).
+
+    The alignment of Y. Zhao et al., "Alignment-guided Temporal Attention for Video Action
+    Recognition", NeurIPS 2022 (https://arxiv.org/abs/2210.00132): with the cosine similarities
+    S = norm(X̃_t) · norm(X_{t+1})ᵀ (:func:`patch_similarities`), π_{t+1} is a one-to-one
+    assignment that makes Σ_p S[p, π(p)] large. The paper asks for the best permutation
+    (``"hungarian"`` in :func:`alignment_permutations`); this is the library's batched greedy
+    approximation (:func:`greedy_assignment`: P times, the globally most similar unmatched pair),
+    the default of :class:`ATA`. :func:`alignment_permutations` calls it for every frame pair.
+    Exercise 06.1 checks students against this function.
+
+    Args:
+        prev: tokens of the (aligned) frame t, (N, P, D).
+        nxt: tokens of frame t+1, (N, P, D).
+
+    Returns: LongTensor (N, P) ``perm`` with ``nxt[n, perm[n, i]]`` the token aligned to position
+    ``i`` of ``prev``. No gradient flows through it.
+    """
+    return greedy_assignment(patch_similarities(prev, nxt))
+
+
 # --- align / de-align ---------------------------------------------------------------------
 
 def align(tokens: Tensor, perm: Tensor) -> Tensor:
@@ -147,23 +177,24 @@ def dealign(tokens: Tensor, perm: Tensor) -> Tensor:
 def alignment_permutations(tokens: Tensor, method: str = "greedy", *, center: bool = False) -> Tensor:
     """Chained frame-by-frame alignment (step 1): tokens (B, T, P, D) -> perm (B, T, P).
 
-    Frame t+1 is matched to the ALREADY ALIGNED frame t by cosine similarity; perm[:, 0] is
-    the identity. Parameter-free and gradient-free. ``center=True`` first subtracts each
-    frame's mean token (over P), so a vector shared by all patches of a frame (a time
-    embedding, a global brightness change) cannot decide which patch goes where.
+    Frame t+1 is matched to the ALREADY ALIGNED frame t by cosine similarity
+    (:func:`greedy_patch_match` or, exactly, :func:`hungarian`); perm[:, 0] is the identity.
+    Parameter-free and gradient-free. ``center=True`` first subtracts each frame's mean token
+    (over P), so a vector shared by all patches of a frame (a time embedding, a global
+    brightness change) cannot decide which patch goes where. With the defaults (greedy, no
+    centring) this is the function exercise 06.2 checks students against.
     """
     b, t, p, _ = check_shape(tokens, "B T N D", name="tokens").values()
     z = tokens.float()
     if center:
         z = z - z.mean(dim=2, keepdim=True)                               # (B, T, P, D)
-    z = F.normalize(z, dim=-1)
     perms = [torch.arange(p, device=tokens.device).expand(b, p)]
     prev = z[:, 0]                                                        # (B, P, D) aligned frame
     for i in range(1, t):
-        sim = prev @ z[:, i].transpose(1, 2)                              # (B, P, P) cosine
         if method == "greedy":
-            perm = greedy_assignment(sim)
+            perm = greedy_patch_match(prev, z[:, i])
         elif method == "hungarian":
+            sim = patch_similarities(prev, z[:, i])                       # (B, P, P) cosine
             perm = torch.stack([hungarian(-s) for s in sim]).to(tokens.device)
         else:
             raise ValueError(f"method must be 'greedy' or 'hungarian', got {method!r}")
@@ -307,4 +338,4 @@ class ATA(nn.Module):
 
 
 __all__ = ["ATA", "ATABlock", "TemporalAttention", "align", "alignment_permutations", "dealign",
-           "greedy_assignment", "hungarian"]
+           "greedy_assignment", "greedy_patch_match", "hungarian", "patch_similarities"]

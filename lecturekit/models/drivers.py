@@ -8,10 +8,10 @@ runs it over a video:
     a 2D backbone run on every frame of the video folded into the batch (B*T, C, H, W), a
     per-frame linear classifier, and TSN's average consensus of the frame logits over T
     (L. Wang et al., "Temporal Segment Networks", ECCV 2016, https://arxiv.org/abs/1608.00859,
-    Eq. (1) with G = average). Used by TSM and GSM/GSF. A block of the backbone that mixes
-    frames carries a ``temporal`` module and is called as ``block(x, frames)``; the other
-    blocks as ``block(x)``. The number of frames is passed at run time, so one model works
-    for any T.
+    Eq. (1) with G = average, ``lecturekit.models.tsn.segment_consensus``). Used by TSM and
+    GSM/GSF. A block of the backbone that mixes frames carries a ``temporal`` module and is
+    called as ``block(x, frames)``; the other blocks as ``block(x)``. The number of frames is
+    passed at run time, so one model works for any T.
 ``VideoPredictor``
     frame prediction around a recurrent core: observe 10 frames, predict 10 (the protocol of
     PredRNN, E3D-LSTM and Conv-TT-LSTM). Used by ``ConvLSTMPredictor``, ``PredRNN``,
@@ -63,6 +63,7 @@ from torch import Tensor, nn
 
 from ..layers.resnet2d import ResNet2d
 from ..layers.shapes import check_shape, check_video, fold_time
+from .tsn import segment_consensus
 from .video_prediction import from_patches, predictor_example_input, to_patches
 
 
@@ -98,7 +99,7 @@ class PerFrameClassifier(nn.Module):
     def forward_head(self, features: Tensor) -> Tensor:
         """Per-frame classifier and average consensus: (B, T, D) -> (B, K)."""
         check_shape(features, "B T D", name="features", D=self.head.in_features)
-        return self.head(self.dropout(features)).mean(dim=1)                # (B, K)
+        return segment_consensus(self.head(self.dropout(features)))         # (B, T, K) -> (B, K)
 
     def forward(self, video: Tensor) -> Tensor:
         return self.forward_head(self.forward_features(video))

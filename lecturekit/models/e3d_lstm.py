@@ -101,6 +101,31 @@ def eidetic_recall(query: Tensor, history: Tensor, *, scale: bool = False) -> Te
     return out.transpose(1, 2).reshape(b, c, t, h, w)
 
 
+def recall_update(r: Tensor, c_prev: Tensor, history: Tensor, weight: Tensor, bias: Tensor, *,
+                  scale: bool = False, eps: float = 1e-5) -> Tensor:
+    """What the recall gate adds to I_t ⊙ G_t: LayerNorm(C_{t-1} + RECALL(R_t, C_{t-τ:t-1})).
+
+    Y. Wang et al., "Eidetic 3D LSTM: A Model for Video Prediction and Beyond", ICLR 2019
+    (https://openreview.net/forum?id=B1lKS2AqtX), Sec. 3.2: the term of
+    C_t = I_t ⊙ G_t + LayerNorm(C_{t-1} + RECALL(R_t, C_{t-τ:t-1})) that replaces the forget
+    gate, with RECALL = softmax(R_t Cᵀ) C (:func:`eidetic_recall`) and the layer norm of the
+    official code (statistics over (C, τ', H, W) of each sample, γ and β per channel, as
+    :class:`ChannelLayerNorm`). :class:`EideticLSTMCell` runs it with its own ``norm_c``;
+    exercise 08.1 checks students against it.
+
+    Args:
+        r: the recall gate R_t (B, C, τ', H, W).
+        c_prev: C_{t-1} (B, C, τ', H, W).
+        history: the n stored cell states (B, n, C, τ', H, W).
+        weight, bias: γ and β of the layer norm, (C,).
+        scale: divide the recall logits by √C (not in the paper or the code).
+        eps: the layer norm's ε.
+
+    Returns: (B, C, τ', H, W).
+    """
+    return F.group_norm(c_prev + eidetic_recall(r, history, scale=scale), 1, weight, bias, eps)
+
+
 class ChannelLayerNorm(nn.Module):
     """TF-style layer norm: statistics over all non-batch axes, γ and β per channel.
 
@@ -160,8 +185,9 @@ class EideticLSTMCell(nn.Module):
         r = torch.sigmoid(xr + hr)                                       # recall gate R_t
         i = torch.sigmoid(xi + hi)
         g = torch.tanh(xg + hg)
-        recall = eidetic_recall(r, history, scale=self.scale)            # (B, C, τ', H, W)
-        c_new = i * g + self.norm_c(c + recall)                          # C_t^k
+        recalled = recall_update(r, c, history, self.norm_c.weight, self.norm_c.bias, scale=self.scale,
+                                 eps=self.norm_c.eps)                    # LayerNorm(C_{t-1} + RECALL)
+        c_new = i * g + recalled                                         # C_t^k
         i2 = torch.sigmoid(xi2 + mparts[0])
         g2 = torch.tanh(xg2 + mparts[1])
         f2 = torch.sigmoid(xf2 + mparts[2] + self.forget_bias)
@@ -261,4 +287,4 @@ class E3DLSTM(VideoPredictor):
                          head_bias=True, output=output)
 
 
-__all__ = ["eidetic_recall", "ChannelLayerNorm", "EideticLSTMCell", "E3DLSTMCore", "E3DLSTM"]
+__all__ = ["eidetic_recall", "recall_update", "ChannelLayerNorm", "EideticLSTMCell", "E3DLSTMCore", "E3DLSTM"]

@@ -11,6 +11,8 @@ every frame x_t independently, with the frame predictions averaged at test time,
 
 Implements
     FrameCNN   per-frame 2D network + per-frame classifier + test-time averaging
+    average_predictions   frame logits (B, T, K) -> clip logits (B, K): what FrameCNN returns
+    average_frame_probs   the same average as probabilities (B, K) (exercise 01.2)
 Backbones
     ``backbone="resnet"``    the shared small ResNet of ``lecturekit.layers.resnet2d`` (CPU default)
     ``backbone="karpathy"``  the paper's AlexNet-style network (the conv tower of
@@ -56,6 +58,21 @@ def average_predictions(frame_logits: Tensor, average: str = "probs") -> Tensor:
     if average == "logits":
         return frame_logits.mean(dim=1)
     raise ValueError(f"average must be 'probs' or 'logits', got {average!r}")
+
+
+def average_frame_probs(frame_logits: Tensor) -> Tensor:
+    """Test-time averaging as probabilities: p(k | clip) = (1/T) Σ_t softmax(z_t)_k.
+
+    The single-frame model's clip prediction (Karpathy et al., "Large-scale Video Classification
+    with Convolutional Neural Networks", CVPR 2014, Sec. 2.1; the formula of the module
+    docstring): the logits z_t of every frame are turned into probabilities, then averaged over
+    time. Computed as ``exp(average_predictions(frame_logits, "probs"))``, i.e. from exactly the
+    clip logits ``FrameCNN(average="probs")`` returns, and cast back to the input's dtype.
+    Exercise 01.2 checks students against this function.
+
+    Shape: frame logits (B, T, K) -> probabilities (B, K); every row sums to 1.
+    """
+    return average_predictions(frame_logits, "probs").exp().to(frame_logits.dtype)
 
 
 class KarpathyFrameEncoder(nn.Module):
@@ -139,4 +156,4 @@ class FrameCNN(nn.Module):
         return self.forward_head(self.forward_features(x))
 
 
-__all__ = ["FrameCNN", "KarpathyFrameEncoder", "average_predictions"]
+__all__ = ["FrameCNN", "KarpathyFrameEncoder", "average_frame_probs", "average_predictions"]

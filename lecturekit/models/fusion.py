@@ -18,6 +18,9 @@ Implements
     EarlyFusion, LateFusion, SlowFusion   the three multi-frame models of the paper, built from
                  the conv tower of ``lecturekit.layers.conv_tower`` (``Tower``: one temporal
                  extent and stride per conv layer) and its FC6/FC7 layers (``FCLayers``)
+    stack_frames   early fusion's input view: the T frames stacked on the channel axis, in the
+                 order of EarlyFusion's conv1 weight (exercise 02.1)
+    temporal_pool  late fusion's order-free merge, ``LateFusion(pool="avg" | "max")`` (exercise 02.2)
 Simplified / choices
     - Spatial padding: see ``lecturekit.layers.conv_tower``. The multiresolution (fovea +
       context) network is not implemented.
@@ -38,6 +41,43 @@ from torch import Tensor, nn
 
 from ..layers.conv_tower import PAPER_CONVS, SMALL_CONVS, ConvSpec, FCLayers, Tower
 from ..layers.shapes import check_video
+
+
+def stack_frames(x: Tensor) -> Tensor:
+    """Early fusion's view of a clip: the T frames stacked on the channel axis, channel-major.
+
+    Output channel c·T + t is channel c of frame t. Early fusion (Karpathy et al., "Large-scale
+    Video Classification with Convolutional Neural Networks", CVPR 2014, Sec. 2.1, Fig. 1)
+    extends conv1 to 11×11×3×T filters over T frames; ``EarlyFusion`` stores that layer as a
+    Conv3d whose weight (O, C, T, k, k) spans all frames, and ``F.conv2d`` on these stacked
+    channels with ``weight.reshape(O, C*T, k, k)`` gives the same output (up to float
+    rounding): this is the order in which that weight flattens. ``EarlyFusion`` itself runs the
+    Conv3d, so that its numbers stay those of the 3D layer. Only moves values (any dtype,
+    contiguous or not). Exercise 02.1 checks students against this function.
+
+    Shape: (B, C, T, H, W) -> (B, C*T, H, W)
+    """
+    b, c, t, h, w = x.shape
+    return x.reshape(b, c * t, h, w)
+
+
+def temporal_pool(features: Tensor, mode: str = "avg") -> Tensor:
+    """Order-free late fusion: per-frame features pooled over time, average or maximum.
+
+    ``LateFusion(pool="avg" | "max")`` merges its per-frame tower outputs with this function
+    instead of the paper's concatenation at FC6 (Karpathy et al., "Large-scale Video
+    Classification with Convolutional Neural Networks", CVPR 2014, Sec. 2.1): h = (1/T) Σ_t f_t
+    (``"avg"``) or h_d = max_t f_{t,d} (``"max"``). Both ignore the order of the frames, so a
+    shuffled (or reversed) clip gets the same features. Exercise 02.2 checks students against
+    this function.
+
+    Shape: (B, T, D) -> (B, D)
+    """
+    if mode == "avg":
+        return features.mean(dim=1)
+    if mode == "max":
+        return features.amax(dim=1)
+    raise ValueError(f"mode must be 'avg' or 'max', got {mode!r}")
 
 
 class _Fusion(nn.Module):
@@ -185,11 +225,9 @@ class LateFusion(_Fusion):
         x = x.transpose(1, 2).flatten(2)             # (B, F, C5*H'*W'), one vector per frame
         if self.pool == "concat":
             x = x.flatten(1)                         # (B, F*C5*H'*W'), frame-major concatenation
-        elif self.pool == "avg":
-            x = x.mean(dim=1)                        # (B, C5*H'*W'), order-free
         else:
-            x = x.amax(dim=1)
+            x = temporal_pool(x, self.pool)          # (B, C5*H'*W'), order-free: mean or max over F
         return self.fc(x)                            # (B, D)
 
 
-__all__ = ["EarlyFusion", "LateFusion", "SlowFusion"]
+__all__ = ["EarlyFusion", "LateFusion", "SlowFusion", "stack_frames", "temporal_pool"]

@@ -27,7 +27,7 @@ Implements (names follow the released code; C' channels split in two groups of C
 
     The shift is TSM's offline shift (``lecturekit.layers.temporal_shift``) applied to the two
     gated groups stacked on channels with ``fold_div=2``: the first half moves left, the
-    second half right.
+    second half right. Gating, shift and fuse, given the gate, are :func:`gated_shift`.
 
     Parameters per site: GSM 29·C' + 2 (27·C' + 2 gate conv, 2·C' BN), GSF 29·C' + 40 (plus two
     2→1 3×3 fuse convs with bias, 19 each).
@@ -55,7 +55,7 @@ Shapes (letters defined in lecturekit/layers/shapes.py)
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import partial
 
 import torch
@@ -106,6 +106,37 @@ def gate_conv(x: Tensor, conv: nn.Conv3d) -> Tensor:
     return out.transpose(1, 2) + conv.bias.view(1, 2, 1, 1, 1)            # (B, 2, T, H, W)
 
 
+def gated_shift(x: Tensor, gate: Tensor,
+                fuse: Callable[[Tensor, Tensor], Tensor] | None = None) -> Tensor:
+    """The gate-shift step of GSM/GSF on C' channels, given the gate (before the interleave).
+
+    Sudhakaran, Escalera, Lanz, "Gate-Shift Networks for Video Action Recognition", CVPR 2020
+    (https://arxiv.org/abs/1912.00381), as in the released code (the "gating", "shift" and "GSM
+    fuse" rows of the module docstring): the channels form two groups, x_1 = channels
+    [0, C'/2) gated by ``gate[:, 0]`` and x_2 = [C'/2, C') by ``gate[:, 1]``;
+
+        y_i = g_i ⊙ x_i   (the part that moves),   r_i = x_i − y_i   (the part that stays)
+        shift: y_1 moves LEFT (frame t takes t+1), y_2 RIGHT (t takes t−1), zeros at the ends
+        GSM:   z_i = shift(y_i) + r_i
+
+    The shift is the library's ``temporal_shift(·, fold_div=2)`` on [y_1, y_2]. ``fuse(shifted,
+    residual)`` replaces GSM's sum: GSF (Sudhakaran et al., "Gate-Shift-Fuse for Video Action
+    Recognition", TPAMI 2023, https://arxiv.org/abs/2203.08897) passes its learned convex
+    combination z_i = w_i ⊙ shift(y_i) + (1 − w_i) ⊙ r_i. :class:`GateShift` runs this function
+    with its own gate, then applies the fixed channel interleave. Exercise 04.2 checks students
+    against it (GSM's sum).
+
+    Shape: x (B, C', T, H, W) with C' even, gate (B, 2, T, H, W) -> (B, C', T, H, W);
+    ``fuse`` gets and returns (B, C', T, H, W).
+    """
+    half = x.shape[1] // 2
+    x1, x2 = x[:, :half], x[:, half:]                               # two groups (B, C'/2, T, H, W)
+    y1, y2 = gate[:, 0:1] * x1, gate[:, 1:2] * x2                   # gated parts
+    residual = torch.cat([x1 - y1, x2 - y2], dim=1)                 # residual parts r_i
+    shifted = temporal_shift(torch.cat([y1, y2], dim=1), 2)         # y1 left, y2 right
+    return shifted + residual if fuse is None else fuse(shifted, residual)
+
+
 def _interleave(z: Tensor) -> Tensor:
     """(B, C/2, T, H, W) group -> the same with channels ordered [0, C/4, 1, C/4+1, ...]."""
     b, c, t, h, w = z.shape
@@ -148,6 +179,12 @@ class GateShift(nn.Module):
         w = w.squeeze(1)                                                # (B, C'/2, T, 1, 1)
         return w * shifted + (1 - w) * residual
 
+    def _fuse_groups(self, shifted: Tensor, residual: Tensor) -> Tensor:
+        """GSF's fusion of each group with its own conv: (B, C', T, H, W) twice -> (B, C', T, H, W)."""
+        s1, s2 = shifted.chunk(2, dim=1)
+        r1, r2 = residual.chunk(2, dim=1)
+        return torch.cat([self._fuse(self.fuse1, s1, r1), self._fuse(self.fuse2, s2, r2)], dim=1)
+
     def forward(self, x: Tensor, frames: int) -> Tensor:
         n, c, h, w = x.shape
         if c != self.channels or n % frames:
@@ -156,14 +193,7 @@ class GateShift(nn.Module):
         v = x.view(b, frames, c, h, w).transpose(1, 2)                  # (B, C, T, H, W)
         xa, rest = v[:, :cp], v[:, cp:]                                 # (B, C', T, H, W), passthrough
         g = torch.tanh(gate_conv(torch.relu(self.bn(xa)), self.gate))    # (B, 2, T, H, W)  gate
-        x1, x2 = xa[:, : cp // 2], xa[:, cp // 2:]                      # two groups (B, C'/2, T, H, W)
-        y1, y2 = g[:, :1] * x1, g[:, 1:] * x2                           # gated parts
-        r1, r2 = x1 - y1, x2 - y2                                       # residual parts
-        s1, s2 = temporal_shift(torch.cat([y1, y2], dim=1), 2).chunk(2, dim=1)   # y1 left, y2 right
-        if self.fuse:
-            z1, z2 = self._fuse(self.fuse1, s1, r1), self._fuse(self.fuse2, s2, r2)   # GSF
-        else:
-            z1, z2 = s1 + r1, s2 + r2                                   # GSM
+        z1, z2 = gated_shift(xa, g, self._fuse_groups if self.fuse else None).chunk(2, dim=1)  # GSF or GSM
         out = torch.cat([_interleave(z1), _interleave(z2), rest], dim=1)  # (B, C, T, H, W)
         return out.transpose(1, 2).reshape(n, c, h, w)                  # (B*T, C, H, W)
 
@@ -276,4 +306,5 @@ class GSF(PerFrameClassifier):
         self.head = nn.Linear(self.backbone.out_features, num_classes)
 
 
-__all__ = ["GSF", "GSMBasicBlock", "GSMBottleneck", "GateShift", "gate_conv", "interleave_permutation"]
+__all__ = ["GSF", "GSMBasicBlock", "GSMBottleneck", "GateShift", "gate_conv", "gated_shift",
+           "interleave_permutation"]

@@ -28,9 +28,10 @@ states. Scaling conventions (as the code, not the slides): no 1/sqrt(C) in the s
 ``agg_f`` that the final forward never uses; they are left out here.
 
 Implements
-    SpatialFilter  Eq. (4)
+    spatial_filter Eq. (4) as a function of the filter's weights; SpatialFilter, the module holding them
     STATT          Eqs. (5)-(7), optionally returning the S maps and T weights
-    statt_attend   STATT after its pre-transforms, as a function of (Q, K, V) and the two filters
+    statt_attend   STATT after its pre-transforms, as a function of (Q, K, V) and the two filters' weights
+    push_queue     the FIFO update of a queue of past states (newest last, keep the last S)
     HORSTCell      one higher-order recurrent layer (explicit queue state, no hidden attributes)
     HORST          a stack of cells over feature maps + a per-step action classifier on the pooled
                    (o_t, h_t, a_t), as the EPIC head ``cls-epic.py`` (action logits only)
@@ -49,6 +50,7 @@ import math
 from collections.abc import Sequence
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..layers.shapes import check_video
@@ -61,8 +63,17 @@ def _conv_gn(cin: int, cout: int) -> nn.Sequential:
     return nn.Sequential(nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.GroupNorm(1, cout))
 
 
+def spatial_filter(x: Tensor, weight: Tensor, bias: Tensor) -> Tensor:
+    """Eq. (4): ``f(X) = σ(w ∗ [mean_c X ; max_c X] + b)`` (mean first), a 3×3 conv 2 -> 1, padding 1.
+
+    Shape: x (N, C, H, W), weight (1, 2, 3, 3), bias (1,) -> (N, 1, H, W) in (0, 1).
+    """
+    pooled = torch.cat([x.mean(1, keepdim=True), x.amax(1, keepdim=True)], dim=1)   # (N, 2, H, W)
+    return torch.sigmoid(F.conv2d(pooled, weight, bias, padding=1))
+
+
 class SpatialFilter(nn.Module):
-    """Eq. (4): ``f(X) = σ(w ∗ [mean_c X ; max_c X])`` (mean first), a 3×3 conv 2 -> 1 with bias.
+    """Eq. (4) with its own weights: :func:`spatial_filter` with ``conv.weight``, ``conv.bias``.
 
     Shape: (N, C, H, W) -> (N, 1, H, W) in (0, 1).
     """
@@ -72,8 +83,7 @@ class SpatialFilter(nn.Module):
         self.conv = nn.Conv2d(2, 1, 3, padding=1)
 
     def forward(self, x: Tensor) -> Tensor:
-        pooled = torch.cat([x.mean(1, keepdim=True), x.amax(1, keepdim=True)], dim=1)   # (N, 2, H, W)
-        return torch.sigmoid(self.conv(pooled))
+        return spatial_filter(x, self.conv.weight, self.conv.bias)
 
 
 class STATT(nn.Module):
@@ -97,18 +107,35 @@ class STATT(nn.Module):
         q = self.q_pre(query)                                             # (B, C, H, W)
         k = self.k_pre(kv.flatten(0, 1)).unflatten(0, (s, b))             # (S, B, C, H, W)
         v = self.v_pre(kv.flatten(0, 1)).unflatten(0, (s, b))             # (S, B, C, H, W)
-        return statt_attend(q, k, v, self.f_q, self.f_k)
+        return statt_attend(q, k, v, self.f_q.conv.weight, self.f_q.conv.bias,
+                            self.f_k.conv.weight, self.f_k.conv.bias)
 
 
-def statt_attend(q: Tensor, k: Tensor, v: Tensor, f_q: nn.Module, f_k: nn.Module) -> tuple[Tensor, Tensor, Tensor]:
-    """Eqs. (4)-(7) after the pre-transforms: what :class:`STATT` computes from Q, K and V.
+def statt_attend(q: Tensor, k: Tensor, v: Tensor, w_q: Tensor, b_q: Tensor, w_k: Tensor,
+                 b_k: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """STATT after its pre-transforms, Eqs. (4)-(7) of Tai et al., "Higher Order Recurrent
+    Space-Time Transformer for Video Action Prediction" (https://arxiv.org/abs/2104.08665; the
+    equation numbers of the official code's comments, github.com/CorcovadoMing/HORST):
 
-    q (B, C, H, W); k, v (S, B, C, H, W); ``f_q``, ``f_k`` the two spatial filters of Eq. (4)
-    -> a (B, C, H, W), S maps (S, B, 1, H, W), T weights (S, B).
+        f(X) = σ(w ∗ [mean_c X ; max_c X] + b)                           Eq. (4), f_Q: (w_q, b_q), f_K: (w_k, b_k)
+        q̂_s = mean_xy(f_K(K_s) ⊙ Q),  S_s(x, y) = σ(q̂_s · K_s(:, x, y))   Eq. (5), no scaling
+        T_s = softmax_s( vec(f_Q(Q) ⊙ Q) · vec(f_K(K_s) ⊙ K_s) / sqrt(C·H·W) )   Eq. (6)
+        a = Σ_s T_s · (S_s ⊙ V_s)                                          Eq. (7)
+
+    Args:
+        q: the query map Q (B, C, H, W).
+        k, v: the keys and values of the S slots (S, B, C, H, W).
+        w_q, b_q: the query's spatial filter f_Q, weight (1, 2, 3, 3) and bias (1,).
+        w_k, b_k: the keys' spatial filter f_K, same shapes.
+
+    Returns:
+        a (B, C, H, W), S maps (S, B, 1, H, W), T weights (S, B) summing to 1 over the slots.
+
+    :class:`STATT` calls it with its own filters' weights; exercise 11.1 checks students against it.
     """
     s, b = k.shape[:2]
-    fk = f_k(k.flatten(0, 1)).unflatten(0, (s, b))                        # (S, B, 1, H, W)
-    fq = f_q(q)                                                           # (B, 1, H, W)
+    fk = spatial_filter(k.flatten(0, 1), w_k, b_k).unflatten(0, (s, b))   # (S, B, 1, H, W)
+    fq = spatial_filter(q, w_q, b_q)                                      # (B, 1, H, W)
     # Eq. (5), spatial branch: the query pooled under each key's saliency, matched per pixel
     q_hat = (fk * q).mean((-2, -1))                                       # (S, B, C)
     s_map = torch.sigmoid(torch.einsum("sbc,sbchw->sbhw", q_hat, k))[:, :, None]   # (S, B, 1, H, W)
@@ -120,6 +147,34 @@ def statt_attend(q: Tensor, k: Tensor, v: Tensor, f_q: nn.Module, f_k: nn.Module
     # Eq. (7): a = Σ_s T_s · (S_s ⊙ V_s)
     a = torch.einsum("sb,sbchw->bchw", t_w, v)                             # (B, C, H, W)
     return a, s_map, t_w
+
+
+def push_queue(queue: Tensor | list[Tensor] | None, x: Tensor, order: int) -> Tensor | list[Tensor]:
+    """HORST's FIFO update of one queue of past states (H_q or A_q): append the new state at the
+    end (the queue is kept oldest first) and keep the last S = ``order``.
+
+    At the first step the cell reads one all-zero slot, and that slot is then replaced by the first
+    real state (as the official code): it is never kept, so the first push is into an empty queue.
+
+    Args:
+        queue: the past states, oldest first: a tensor (S', B, C, H, W), or a list of S' maps
+            (B, C, H, W) (what :class:`HORSTCell` keeps, so that its state holds the very tensors
+            it computed); None at the first step (no queue yet).
+        x: the new state (B, C, H, W).
+        order: S.
+
+    Returns:
+        the last min(S' + 1, S) states, oldest first, of the queue's kind: a tensor
+        (min(S' + 1, S), B, C, H, W) (for None too) or a list.
+
+    :class:`HORSTCell` updates its two queues with it; exercise 11.2 checks students against it
+    (the tensor form).
+    """
+    if queue is None:                                                     # no queue yet
+        return x[None].clone()
+    if isinstance(queue, Tensor):
+        return torch.cat([queue, x[None]], dim=0)[-order:]
+    return [*queue, x][-order:]
 
 
 class _ShortcutSE(nn.Module):
@@ -163,10 +218,8 @@ class HORSTCell(nn.Module):
         kv = torch.cat([torch.stack(hq), torch.stack(aq)], dim=2)         # (S', B, 2C, H, W)
         a, s_map, t_w = self.statt(h, kv)
         o = self.out(torch.cat([x, a + h], dim=1))                        # residual r_t = a_t + h_t
-        if state is None:                                                 # the zero slot is replaced
-            new_state = ([h], [a])
-        else:
-            new_state = ((hq + [h])[-self.order:], (aq + [a])[-self.order:])
+        kept = state if state is not None else ([], [])                   # the zero slot is replaced
+        new_state = (push_queue(kept[0], h, self.order), push_queue(kept[1], a, self.order))
         return (o, h, a), new_state, (s_map, t_w)
 
 
@@ -264,4 +317,5 @@ class FullSpaceTimeAttention(nn.Module):
         return y.reshape(b, s, h, w, c).permute(1, 0, 4, 2, 3)            # (S, B, C, H, W)
 
 
-__all__ = ["FullSpaceTimeAttention", "HORST", "HORSTCell", "STATT", "SpatialFilter", "statt_attend"]
+__all__ = ["FullSpaceTimeAttention", "HORST", "HORSTCell", "STATT", "SpatialFilter", "push_queue", "spatial_filter",
+           "statt_attend"]

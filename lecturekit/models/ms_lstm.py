@@ -25,6 +25,7 @@ that it can be asked "what is happening?" after 1%, 10%, ... of the video. Two i
   (temporal average pooling, Sec. 3.2.2 "Inference"): :func:`temporal_average_pool`.
 
 Implements
+    cam_action_features   Eqs. (2)-(3): conv5_3, CAM layer maps f, classifier w, classes k -> masked conv5_3
     CAMFeatureNet     frames (N, C, H, W) -> context feature, action-aware feature, their logits, CAM
     TwoStageLSTM      (context (B, T, D_c), action (B, T, D_a)) -> stage-1 and stage-2 logits
     MSLSTM            video (B, C, T, H, W) -> stage-2 logits (B, T, K) (the whole pipeline)
@@ -76,6 +77,32 @@ def temporal_average_pool(logits: Tensor) -> Tensor:
     p = logits.float().softmax(-1)                                    # (B, T, K)
     steps = torch.arange(1, logits.shape[1] + 1, device=logits.device, dtype=p.dtype)
     return p.cumsum(1) / steps[None, :, None]
+
+
+def cam_action_features(conv5_3: Tensor, cam_maps: Tensor, weight: Tensor, k: Tensor, *,
+                        return_cam: bool = False) -> Tensor | tuple[Tensor, Tensor]:
+    """The action-aware maps of MS-LSTM, Eqs. (2)-(3) of Aliakbarian et al., "Encouraging LSTMs
+    to Anticipate Actions Very Early", ICCV 2017 (https://arxiv.org/abs/1703.07023):
+
+        M_k(x, y) = Σ_l w_l^k f_l(x, y)                  Eq. (2), the CAM of the class k of each frame
+        A_k(x, y) = conv5_3(x, y) × ReLU(M_k(x, y))       Eq. (3), broadcast over the C channels
+
+    Args:
+        conv5_3: (N, C, h, w) the action branch's last conv maps.
+        cam_maps: (N, L, h, w) the maps f_l of the CAM conv layer.
+        weight: (K, L) the linear classifier on the global average of f (its row k is w^k).
+        k: (N,) one class per frame.
+        return_cam: also return M_k (before the ReLU).
+
+    Returns:
+        A (N, C, h, w); with ``return_cam`` the pair (A, M_k (N, h, w)).
+
+    :class:`CAMFeatureNet` computes its action-aware stream with it; exercise 09.2 checks
+    students against it.
+    """
+    cam = torch.einsum("nl,nlhw->nhw", weight[k], cam_maps)               # Eq. (2): M_k(x, y)
+    masked = conv5_3 * F.relu(cam)[:, None]                                # Eq. (3): (N, C, h, w)
+    return (masked, cam) if return_cam else masked
 
 
 class _VGGTrunk(nn.Module):
@@ -194,9 +221,7 @@ class CAMFeatureNet(nn.Module):
             if labels.shape != (n,):
                 raise ValueError(f"labels: expected shape ({n},) (one per frame), got {tuple(labels.shape)}")
             k = labels
-        w_k = self.cam_head.weight[k]                                   # (N, L)
-        cam = torch.einsum("nl,nlhw->nhw", w_k, f)                      # Eq. (2): M_k(x, y)
-        masked = conv5_3 * F.relu(cam)[:, None]                         # Eq. (3): (N, C5, h, w)
+        masked, cam = cam_action_features(conv5_3, f, self.cam_head.weight, k, return_cam=True)   # Eqs. (2)-(3)
         action = self.action_fc(masked)                                 # (N, D)
         return CAMFeatures(context, action, self.context_head(context), cam_logits,
                            self.action_head(action), cam)
@@ -336,5 +361,5 @@ class MSLSTM(nn.Module):
         return stages._replace(frames=frames)
 
 
-__all__ = ["CAMFeatureNet", "CAMFeatures", "MSLSTM", "MSLSTMOutput", "TwoStageLSTM", "temporal_average_pool",
-           "VGG16_TO_CONV5_2"]
+__all__ = ["CAMFeatureNet", "CAMFeatures", "MSLSTM", "MSLSTMOutput", "TwoStageLSTM", "cam_action_features",
+           "temporal_average_pool", "VGG16_TO_CONV5_2"]

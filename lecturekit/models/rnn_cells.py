@@ -165,6 +165,31 @@ def gradient_flow(cell: _Cell, x: Tensor, state=None) -> Tensor:
     return torch.stack(norms)
 
 
+def rnn_gradient_norms(A: Tensor, B: Tensor, b: Tensor, x: Tensor) -> Tensor:
+    """||∂h_T/∂h_{T-k}||₂, k = 0..T, of the vanilla RNN h_t = tanh(A h_{t-1} + B x_t + b), h_0 = 0.
+
+    The product of Jacobians ∂h_T/∂h_{T-k} = Π_j diag(1 − h_j²) A whose norm vanishes or
+    explodes with k (Y. Bengio, P. Simard, P. Frasconi, IEEE TNN 1994; R. Pascanu, T. Mikolov,
+    Y. Bengio, "On the difficulty of training recurrent neural networks", ICML 2013,
+    https://arxiv.org/abs/1211.5063), for given weights: :func:`gradient_flow` of an
+    :class:`RNNCell` holding A, B and b, in float64. Exercise 07.2 checks students against it.
+
+    Args:
+        A: recurrent matrix (D, D).
+        B: input matrix (D, D_in).
+        b: bias (D,).
+        x: one input sequence (T, D_in).
+
+    Returns: (T + 1,) float64; entry 0 is ||I||₂ = 1.
+    """
+    cell = RNNCell(B.shape[1], A.shape[0]).to(torch.float64)
+    with torch.no_grad():
+        cell.A.weight.copy_(A)
+        cell.B.weight.copy_(B)
+        cell.B.bias.copy_(b)
+    return gradient_flow(cell, x.to(torch.float64)[None])
+
+
 def recurrent_spectrum(cell: RNNCell) -> Tensor:
     """Eigenvalues of the vanilla RNN's recurrent matrix A (complex, sorted by modulus, largest first)."""
     ev = torch.linalg.eigvals(cell.A.weight.detach().double())
@@ -180,4 +205,4 @@ def symmetric_matrix(size: int, spectral_radius: float, *, seed: int = 0) -> Ten
     return (q * lam) @ q.T
 
 
-__all__ = ["RNNCell", "GRUCell", "LSTMCell", "unroll", "gradient_flow", "recurrent_spectrum", "symmetric_matrix"]
+__all__ = ["RNNCell", "GRUCell", "LSTMCell", "unroll", "gradient_flow", "rnn_gradient_norms", "recurrent_spectrum", "symmetric_matrix"]

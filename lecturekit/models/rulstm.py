@@ -28,6 +28,8 @@ LOGITS are s_t = Σ_m λ_{m,t} s_{m,t}. (The code uses the unrolled hidden state
 cell state; that is what we do.)
 
 Implements
+    rolling_unrolling   the loop above for any pair of LSTMs (what ``RULSTM`` runs on its own two)
+    unroll_lengths      n_t of every step (anticipation or SCI)
     RULSTM          one branch: rolling + unrolling LSTM, SCI switch, classifier ``head``
     RULSTMFusion    several branches fused by MATT
 Simplified
@@ -42,13 +44,81 @@ Shapes (letters defined in lecturekit/layers/shapes.py)
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import Tensor, nn
 
 from ..layers.shapes import check_sequence
 from .published import Published
+
+
+def unroll_lengths(steps: int, sequence_completion: bool = False) -> list[int]:
+    """How many inputs the U-LSTM reads at each step t = 0..T-1 (0-based): T − t + 1, i.e. T+1 .. 2
+    (anticipation), or T − t, i.e. T .. 1 (sequence-completion pre-training)."""
+    if sequence_completion:
+        return [steps - t for t in range(steps)]
+    return [steps - t + 1 for t in range(steps)]
+
+
+def rolling_unrolling(x: Tensor, rolling: Callable, unrolling: Callable, *, sequence_completion: bool = False,
+                      dropout: Callable[[Tensor], Tensor] | None = None) -> tuple[Tensor, Tensor]:
+    """The rolling-unrolling loop of RU-LSTM (Furnari & Farinella, "What Would You Expect?
+    Anticipating Egocentric Actions with Rolling-Unrolling LSTMs and Modality Attention", ICCV
+    2019, https://arxiv.org/abs/1905.09035; official code github.com/fpv-iplab/rulstm,
+    ``RULSTM/models.py``), with 0-based steps t = 0..T-1:
+
+        (h^R_t, c^R_t) = R-LSTM(f_t, (h^R_{t-1}, c^R_{t-1}))      from zero states
+        U-LSTM starts from (h^R_t, c^R_t) and reads f_t n_t = T − t + 1 times   (T + 1 .. 2)
+        h^U_t = its last hidden state                              what the classifier reads
+
+    With ``sequence_completion`` the U-LSTM reads the true future f_t, f_{t+1}, .., f_{T-1}
+    instead (n_t = T − t, the SCI pre-training). The rolling LSTM runs one step at a time; the T
+    unrollings run as one batch of B·T sequences padded to the longest length, each read at its
+    own length n_t (an LSTM is causal: the padding after n_t never matters).
+
+    Args:
+        x: features (B, T, D).
+        rolling, unrolling: the two LSTMs, as callables with the interface of
+            ``nn.LSTM(..., batch_first=True)``: ``(inputs (N, L, D), state or None) ->
+            (outputs (N, L, H), (h, c) each (layers, N, H))``.
+        sequence_completion: the SCI input schedule (above).
+        dropout: applied to the inputs of the R-LSTM and, separately, of the U-LSTM (None: none).
+
+    Returns:
+        (h^U (B, T, H), c^R (B, T, H)): the last unrolled hidden state of every step, and the
+        rolling cell state of every step (of the last layer); the pair is MATT's context.
+
+    :meth:`RULSTM.forward_features` is this function on the branch's own LSTMs and dropout;
+    exercise 10.2 checks students against it (one-layer LSTMs given as weight tuples, no dropout,
+    then the classifier).
+    """
+    b, t, d = x.shape
+    drop = dropout if dropout is not None else (lambda z: z)
+    # rolling: one step at a time, keeping h and c of every layer at every step
+    x_r, hs, cs, state = drop(x), [], [], None
+    for step in range(t):                                              # loop over time, not batch
+        _, state = rolling(x_r[:, step : step + 1], state)             # state: (L, B, H) each
+        hs.append(state[0])
+        cs.append(state[1])
+    h_r, c_r = torch.stack(hs, 2), torch.stack(cs, 2)                  # (L, B, T, H)
+    layers, hidden = h_r.shape[0], h_r.shape[-1]
+    # unrolling: the T unrolls as one batch of B·T sequences of the longest length
+    lengths = torch.tensor(unroll_lengths(t, sequence_completion), device=x.device)
+    width = int(lengths.max())
+    if sequence_completion:
+        # start t reads f_t, f_{t+1}, ..., f_{T-1}; pad by repeating f_{T-1} (never read)
+        idx = (torch.arange(t, device=x.device)[:, None] + torch.arange(width, device=x.device)).clamp(max=t - 1)
+        seqs = x[:, idx]                                               # (B, T, width, D)
+    else:
+        seqs = x[:, :, None].expand(b, t, width, d)                    # f_t repeated
+    seqs = drop(seqs.reshape(b * t, width, d))                         # (B*T, width, D)
+    h0 = h_r.reshape(layers, b * t, hidden).contiguous()               # start t from (h^R_t, c^R_t)
+    c0 = c_r.reshape(layers, b * t, hidden).contiguous()
+    out, _ = unrolling(seqs, (h0, c0))                                 # (B*T, width, H)
+    last = (lengths - 1).repeat(b)                                     # read each unroll at its length
+    h_u = out[torch.arange(b * t, device=x.device), last].reshape(b, t, hidden)
+    return h_u, c_r[-1]                                                # (B, T, H) each
 
 
 class RULSTM(nn.Module):
@@ -105,41 +175,17 @@ class RULSTM(nn.Module):
 
     def unroll_lengths(self, steps: int) -> list[int]:
         """How many inputs the U-LSTM reads at each step: T+1 .. 2 (anticipation) or T .. 1 (SCI)."""
-        if self.sequence_completion:
-            return [steps - t for t in range(steps)]
-        return [steps - t + 1 for t in range(steps)]
-
-    def _rolling(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        """R-LSTM over the sequence, keeping h and c of every layer at every step: (L, B, T, H) each."""
-        hs, cs, state = [], [], None
-        for t in range(x.shape[1]):                                    # loop over time, not batch
-            _, state = self.rolling(x[:, t : t + 1], state)            # state: (L, B, H) each
-            hs.append(state[0])
-            cs.append(state[1])
-        return torch.stack(hs, 2), torch.stack(cs, 2)                  # (L, B, T, H)
+        return unroll_lengths(steps, self.sequence_completion)
 
     def forward_features(self, x: Tensor) -> tuple[Tensor, Tensor]:
         """Features (B, T, D) -> (final U-LSTM hidden state (B, T, H), R-LSTM cell state (B, T, H)).
 
-        The pair is MATT's context vector.
+        The pair is MATT's context vector. :func:`rolling_unrolling` on this branch's two LSTMs,
+        with its dropout on their inputs.
         """
-        b, t, d = check_sequence(x, dim=self.feat_in)
-        h_r, c_r = self._rolling(self.dropout(x))                      # (L, B, T, H)
-        lengths = torch.tensor(self.unroll_lengths(t), device=x.device)
-        width = int(lengths.max())
-        if self.sequence_completion:
-            # start t reads f_t, f_{t+1}, ..., f_T; pad by repeating f_T (never read)
-            idx = (torch.arange(t, device=x.device)[:, None] + torch.arange(width, device=x.device)).clamp(max=t - 1)
-            seqs = x[:, idx]                                           # (B, T, width, D)
-        else:
-            seqs = x[:, :, None].expand(b, t, width, d)                # f_t repeated
-        seqs = self.dropout(seqs.reshape(b * t, width, d))             # (B*T, width, D)
-        h0 = h_r.reshape(self.depth, b * t, self.hidden).contiguous()  # start t from (h^R_t, c^R_t)
-        c0 = c_r.reshape(self.depth, b * t, self.hidden).contiguous()
-        out, _ = self.unrolling(seqs, (h0, c0))                        # (B*T, width, H)
-        last = (lengths - 1).repeat(b)                                 # read each unroll at its length
-        h_u = out[torch.arange(b * t, device=x.device), last].reshape(b, t, self.hidden)
-        return h_u, c_r[-1]                                            # (B, T, H) each
+        check_sequence(x, dim=self.feat_in)
+        return rolling_unrolling(x, self.rolling, self.unrolling, sequence_completion=self.sequence_completion,
+                                 dropout=self.dropout)
 
     def forward_head(self, features: tuple[Tensor, Tensor]) -> Tensor:
         """The pair of :meth:`forward_features` -> logits (B, T, K), from the unrolled state."""
@@ -225,4 +271,4 @@ class RULSTMFusion(nn.Module):
         return (fused, weights) if return_weights else fused
 
 
-__all__ = ["RULSTM", "RULSTMFusion"]
+__all__ = ["RULSTM", "RULSTMFusion", "rolling_unrolling", "unroll_lengths"]

@@ -6,7 +6,9 @@ extension). https://arxiv.org/abs/1608.00859
 
 Implements
     segment_indices   sparse sampling: split T frames into S equal segments, one snippet each
-                      (random position in training, the segment centre in testing)
+                      (random position in training, the segment centre in testing:
+                      ``centre_segment_indices``, exercise 05.2)
+    segment_consensus the consensus G = average over segments (exercise 05.3)
     RGB difference    the RGB-difference modality: L+1 frames -> L differences -> 3L channels
                       (``lecturekit.layers.motion.difference_stack``)
     inflate_first_conv  cross-modality initialisation of a first conv with more input channels
@@ -45,6 +47,45 @@ from .published import Published
 MODALITIES = ("rgb", "rgb_diff")
 
 
+def _segment_length(num_frames: int, segments: int, snippet: int) -> int:
+    """T // S, after checking that every segment holds a snippet (else ValueError)."""
+    seg_len = num_frames // segments if segments > 0 else 0
+    if segments < 1 or snippet < 1 or seg_len < snippet:
+        raise ValueError(
+            f"TSN sampling needs T >= S*snippet: got T={num_frames} frames, S={segments} "
+            f"segments of snippet length {snippet}"
+        )
+    return seg_len
+
+
+def centre_segment_indices(num_frames: int, segments: int, snippet: int = 1, *,
+                           device: torch.device | str | None = None) -> Tensor:
+    """TSN's test-time sampling of one video: the centred snippet of each of S segments.
+
+    Sparse sampling (Wang et al., "Temporal Segment Networks: Towards Good Practices for Deep
+    Action Recognition", ECCV 2016, https://arxiv.org/abs/1608.00859: the snippets T_1, ...,
+    T_S of Eq. (1)), with integer segments: the T frames are split into S segments of
+    ``T // S`` frames (a remainder at the end is never used); segment s offers
+    ``room = T // S - snippet + 1`` valid starts and its snippet starts at the lower middle one,
+
+        start_s = s · (T // S) + (room − 1) // 2,   row s = start_s + [0, 1, ..., snippet − 1].
+
+    :func:`segment_indices` returns these rows for every video in ``eval()`` mode, so they are
+    the frames :class:`TSN` reads at test time. Exercise 05.2 checks students against this
+    function.
+
+    Returns: LongTensor (S, snippet).
+    Raises: ValueError when a segment is shorter than a snippet.
+
+    >>> centre_segment_indices(10, 3).tolist()
+    [[1], [4], [7]]
+    """
+    seg_len = _segment_length(num_frames, segments, snippet)
+    room = seg_len - snippet + 1                                              # valid offsets
+    first = torch.arange(segments, device=device) * seg_len + (room - 1) // 2  # (S,)
+    return first[:, None] + torch.arange(snippet, device=first.device)         # (S, snippet)
+
+
 def segment_indices(num_frames: int, segments: int, snippet: int = 1, *, random: bool = False,
                     batch: int = 1, generator: torch.Generator | None = None,
                     device: torch.device | str | None = None) -> Tensor:
@@ -52,7 +93,8 @@ def segment_indices(num_frames: int, segments: int, snippet: int = 1, *, random:
 
     The T frames are split into S equal segments of ``T // S`` frames (a remainder at the end is
     never used); inside each segment a snippet of ``snippet`` consecutive frames starts at a
-    uniformly random offset (``random=True``, training) or is centred (testing).
+    uniformly random offset (``random=True``, training) or is centred (testing,
+    :func:`centre_segment_indices` for every video).
 
     Returns: LongTensor (batch, S, snippet); row ``b`` is the sampling of video ``b``.
     Raises: ValueError when a segment is shorter than a snippet.
@@ -60,21 +102,31 @@ def segment_indices(num_frames: int, segments: int, snippet: int = 1, *, random:
     >>> segment_indices(8, 4).tolist()
     [[[0], [2], [4], [6]]]
     """
-    seg_len = num_frames // segments if segments > 0 else 0
-    if segments < 1 or snippet < 1 or seg_len < snippet:
-        raise ValueError(
-            f"TSN sampling needs T >= S*snippet: got T={num_frames} frames, S={segments} "
-            f"segments of snippet length {snippet}"
-        )
+    if not random:
+        return centre_segment_indices(num_frames, segments, snippet, device=device).repeat(batch, 1, 1)
+    seg_len = _segment_length(num_frames, segments, snippet)
     starts = torch.arange(segments, device=device) * seg_len                  # (S,)
     room = seg_len - snippet + 1                                              # valid offsets
-    if random:
-        offset = torch.randint(room, (batch, segments), generator=generator,
-                               device="cpu" if generator is not None else device).to(starts.device)
-    else:
-        offset = torch.full((batch, segments), (room - 1) // 2, device=starts.device)
+    offset = torch.randint(room, (batch, segments), generator=generator,
+                           device="cpu" if generator is not None else device).to(starts.device)
     first = starts + offset                                                   # (batch, S)
     return first[..., None] + torch.arange(snippet, device=starts.device)     # (batch, S, snippet)
+
+
+def segment_consensus(scores: Tensor) -> Tensor:
+    """TSN's segmental consensus G: the average of the snippet class scores over the segments.
+
+    Wang et al., "Temporal Segment Networks: Towards Good Practices for Deep Action
+    Recognition", ECCV 2016, https://arxiv.org/abs/1608.00859, Eq. (1) with G = average:
+    G(F(T_1; W), ..., F(T_S; W)) = (1/S) Σ_s F(T_s; W), taken on the scores before the softmax
+    (``before_softmax=True`` in the released code); H = softmax lives in the loss.
+    :meth:`TSN.forward_head` applies it to the snippet logits, and the per-frame classifiers
+    TSM and GSM/GSF (``lecturekit.models.drivers.PerFrameClassifier``) to their frame logits.
+    Exercise 05.3 checks students against this function.
+
+    Shape: (B, S, K) -> (B, K)
+    """
+    return scores.mean(dim=1)
 
 
 def inflate_first_conv(weight: Tensor, in_channels: int) -> Tensor:
@@ -160,7 +212,7 @@ class TSN(nn.Module):
     def forward_head(self, features: Tensor) -> Tensor:
         """Classifier per snippet, then the consensus G = average over segments: (B, S, D) -> (B, K)."""
         check_shape(features, "B S D", name="features", D=self.head.in_features)
-        return self.head(self.dropout(features)).mean(dim=1)                # (B, K)
+        return segment_consensus(self.head(self.dropout(features)))         # (B, S, K) -> (B, K)
 
     def forward(self, video: Tensor) -> Tensor:
         return self.forward_head(self.forward_features(video))
@@ -176,4 +228,4 @@ class TSN(nn.Module):
         return self
 
 
-__all__ = ["TSN", "inflate_first_conv", "segment_indices"]
+__all__ = ["TSN", "centre_segment_indices", "inflate_first_conv", "segment_consensus", "segment_indices"]

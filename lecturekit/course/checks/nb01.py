@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 
 from ...metrics import topk_accuracy
+from ...models.frame_cnn import average_frame_probs
 from ..checking import Case, Check, Mistake
 
 
@@ -90,17 +91,6 @@ TOPK_ACCURACY = Check(
 
 
 # =========================================================================== 01.2 test-time averaging
-def _average_probs_reference(frame_logits: torch.Tensor) -> torch.Tensor:
-    """The library's test-time averaging (``FrameCNN(average="probs")``), as probabilities.
-
-    ``average_predictions`` returns log((1/T) Σ_t softmax(z_t)) (valid logits); the exercise asks
-    for the averaged probabilities themselves, in the input's dtype.
-    """
-    from ...models.frame_cnn import average_predictions
-
-    return average_predictions(frame_logits, "probs").exp().to(frame_logits.dtype)
-
-
 def _avg_cases(g: torch.Generator) -> list[Case]:
     def logits(b, t, k, scale=2.0, dtype=torch.float32):
         return (scale * torch.randn(b, t, k, generator=g, dtype=torch.float64)).to(dtype)
@@ -142,7 +132,7 @@ def _softmax(z, dim=-1):
 
 AVERAGE_FRAME_PROBS = Check(
     exercise="01.2", name="average_frame_probs", title="Test-time averaging of frame predictions",
-    reference=_average_probs_reference,
+    reference=average_frame_probs,
     cases=_avg_cases, arg_names=("frame_logits",), axes="B K", atol=1e-6, rtol=1e-5,
     mistakes=(
         Mistake(lambda z: _softmax(z.mean(dim=1)),

@@ -4,19 +4,11 @@ from __future__ import annotations
 
 import torch
 
+from ...models.fusion import stack_frames, temporal_pool
 from ..checking import Case, Check, Mistake
 
 
 # =========================================================================== 02.1 stacking frames into channels
-def _stack_reference(x: torch.Tensor) -> torch.Tensor:
-    """(B, C, T, H, W) -> (B, C*T, H, W), channel-major: output channel c*T + t is channel c of frame t.
-
-    This is the order of ``lecturekit.models.fusion.EarlyFusion``: its first layer is a Conv3d
-    whose weight (O, C, T, k, k) spans all T frames, and ``weight.reshape(O, C*T, k, k)`` applied
-    with ``conv2d`` to these stacked channels gives the same output (tests/test_checks_nb02.py).
-    """
-    b, c, t, h, w = x.shape
-    return x.reshape(b, c * t, h, w)
 
 
 def _stack_cases(g: torch.Generator) -> list[Case]:
@@ -47,7 +39,7 @@ def _frame_major(x):
 
 STACK_FRAMES = Check(
     exercise="02.1", name="stack_frames", title="Early fusion: stacking frames into channels",
-    reference=_stack_reference,
+    reference=stack_frames,
     cases=_stack_cases, arg_names=("x",), axes="B C H W", atol=0.0, rtol=0.0,
     mistakes=(
         Mistake(_frame_major,
@@ -61,9 +53,9 @@ STACK_FRAMES = Check(
         Mistake(lambda x: x.permute(0, 1, 3, 2, 4).reshape(x.shape[0], x.shape[1] * x.shape[3], x.shape[2],
                                                          x.shape[4]),
                 "the axes got mixed up: only C and T merge, H and W stay as they are"),
-        Mistake(lambda x: _stack_reference(x).float() / 255,
+        Mistake(lambda x: stack_frames(x).float() / 255,
                 "you converted the values; stacking only rearranges them"),
-        Mistake(lambda x: _stack_reference(x).float(),
+        Mistake(lambda x: stack_frames(x).float(),
                 "keep the input's dtype (uint8 stays uint8)"),
     ),
     hint="x.reshape(B, C*T, H, W) merges C and T with T varying fastest: channel c of frame t lands at c*T + t",
@@ -71,15 +63,6 @@ STACK_FRAMES = Check(
 
 
 # =========================================================================== 02.2 order-free temporal pooling
-def _pool_reference(features: torch.Tensor, mode: str = "avg") -> torch.Tensor:
-    """(B, T, D) -> (B, D): the order-free pooling of ``LateFusion(pool="avg" | "max")``."""
-    if mode == "avg":
-        return features.mean(dim=1)
-    if mode == "max":
-        return features.amax(dim=1)
-    raise ValueError(f"mode must be 'avg' or 'max', got {mode!r}")
-
-
 def _pool_cases(g: torch.Generator) -> list[Case]:
     t, d = 4, 3
     readable = (10.0 * torch.arange(t).view(1, t, 1) + torch.arange(d).view(1, 1, d))   # (1, T, D)
@@ -112,18 +95,18 @@ def _ignore_mode(x, mode="avg"):
 
 TEMPORAL_POOL = Check(
     exercise="02.2", name="temporal_pool", title="Order-free late fusion: pooling over time",
-    reference=_pool_reference,
+    reference=temporal_pool,
     cases=_pool_cases, arg_names=("features",), axes="B D", atol=1e-6, rtol=1e-5,
     mistakes=(
-        Mistake(lambda x, mode="avg": _pool_reference(x.transpose(0, 1), mode),
+        Mistake(lambda x, mode="avg": temporal_pool(x.transpose(0, 1), mode),
                 "you pooled over axis 0 (the clips of the batch); time is axis 1 of (B, T, D)"),
-        Mistake(lambda x, mode="avg": _pool_reference(x.transpose(1, 2), mode),
+        Mistake(lambda x, mode="avg": temporal_pool(x.transpose(1, 2), mode),
                 "you pooled over axis 2 (the features); time is axis 1 of (B, T, D)"),
         Mistake(lambda x, mode="avg": x.sum(dim=1),
                 "you summed over time; the average divides by T (a sum is order-free too, but it grows with T)"),
         Mistake(lambda x, mode="avg": x.flatten(1),
                 "you concatenated the frames (the paper's late fusion): that keeps the order; pool over T instead"),
-        Mistake(lambda x, mode="avg": _pool_reference(x, mode).unsqueeze(1),
+        Mistake(lambda x, mode="avg": temporal_pool(x, mode).unsqueeze(1),
                 "keepdim=True left a time axis of size 1; return shape (B, D)"),
         Mistake(lambda x, mode="avg": x.amin(dim=1),
                 "you took the minimum; mode='max' takes the maximum over time"),

@@ -1,7 +1,8 @@
 """Checks of notebook 03 (3D convolutions: C3D, P3D, R(2+1)D).
 
 03.1 ``conv2plus1d(x, w_spatial, w_temporal)``: a 3×3×3 conv factorised into S (1×3×3) -> ReLU
-     -> T (3×1×1); reference: the library's ``Conv2Plus1d`` (with the given weights, no BN).
+     -> T (3×1×1); reference: ``lecturekit.layers.factorised_conv.conv2plus1d`` (what the
+     library's ``Conv2Plus1d`` runs with its own S and T), given the weights and a plain ReLU.
 03.2 ``conv3d_cost(cin, cout, kernel, output, bias=True) -> (params, flops)``; reference: the
      library's counters (``count_params``, ``count_flops``) on a real ``nn.Conv3d`` built on the
      meta device, so the formula is checked against what the counter measures.
@@ -13,31 +14,13 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 
-from ...layers.factorised_conv import mid_channels
+from ...layers.factorised_conv import conv2plus1d, mid_channels
 from ...analysis.flops import conv3d_cost
 from ..checking import Case, Check, Mistake
 
 
 # =========================================================================== 03.1 (2+1)D conv
-def reference_conv2plus1d(x: torch.Tensor, w_spatial: torch.Tensor, w_temporal: torch.Tensor) -> torch.Tensor:
-    """The library's ``Conv2Plus1d`` (no normalisation, ReLU between S and T) with these weights.
-
-    x (B, Cin, T, H, W), w_spatial (M, Cin, 1, 3, 3), w_temporal (Cout, M, 3, 1, 1)
-    -> (B, Cout, T, H, W)
-    """
-    from ...layers.factorised_conv import Conv2Plus1d
-
-    m, cin = w_spatial.shape[:2]
-    cout = w_temporal.shape[0]
-    block = Conv2Plus1d(cin, cout, mid=m, norm_layer=nn.Identity, act=nn.ReLU).to(x.dtype)
-    with torch.no_grad():
-        block.spatial.weight.copy_(w_spatial)
-        block.temporal.weight.copy_(w_temporal)
-        return block(x)
-
-
 def _c21_cases(g: torch.Generator) -> list[Case]:
     def case(label, b, cin, m, cout, t, h, w, dtype=torch.float32, hint=""):
         x = torch.randn(b, cin, t, h, w, generator=g, dtype=torch.float64).to(dtype)
@@ -68,7 +51,7 @@ def _c21_wrong(x, ws, wt, *, relu=True, relu_after=False, t_pad=1, s_pad=1):
 
 CONV2PLUS1D = Check(
     exercise="03.1", name="conv2plus1d", title="Factorise a 3×3×3 convolution",
-    reference=reference_conv2plus1d,
+    reference=conv2plus1d,
     cases=_c21_cases, arg_names=("x", "w_spatial", "w_temporal"), axes="B C T H W", atol=1e-5, rtol=1e-4,
     mistakes=(
         Mistake(lambda x, ws, wt: _c21_wrong(x, ws, wt, relu=False),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 
 from ...layers.temporal_shift import temporal_shift
+from ...models.gsf import gated_shift
 from ..checking import Case, Check, Mistake
 
 
@@ -80,21 +81,6 @@ TEMPORAL_SHIFT = Check(
 
 
 # =========================================================================== 04.2 gated shift
-def reference_gated_shift(x: torch.Tensor, gate: torch.Tensor) -> torch.Tensor:
-    """GSM's gate-shift step (``lecturekit.models.gsf.GateShift`` with ``fuse=False``), given the gate
-    and without the module's final fixed channel interleave.
-
-    x (B, C, T, H, W) with C even, gate (B, 2, T, H, W): group 1 = channels [0, C/2) is gated by
-    gate[:, 0], group 2 = [C/2, C) by gate[:, 1]; y_i = g_i·x_i moves (group 1 to the previous
-    frame index, i.e. frame t takes t+1; group 2 the other way), r_i = x_i − y_i stays:
-    out_i = shift(y_i) + r_i. The shift is the library's temporal shift with fold_div = 2 (one
-    half of the channels each way), as in ``GateShift``.
-    """
-    half = x.shape[1] // 2
-    y = torch.cat([gate[:, 0:1] * x[:, :half], gate[:, 1:2] * x[:, half:]], dim=1)
-    return temporal_shift(y, 2) + (x - y)
-
-
 def _gs_cases(g: torch.Generator) -> list[Case]:
     def gate(b, t, h, w, dtype=torch.float32):
         return torch.tanh(2 * torch.randn(b, 2, t, h, w, generator=g, dtype=torch.float64)).to(dtype)
@@ -146,7 +132,7 @@ def _gs_wrong(x, gate, *, swap_dir=False, residual=True, gate_after=False, swap_
 
 GATED_SHIFT = Check(
     exercise="04.2", name="gated_shift", title="A gated shift",
-    reference=reference_gated_shift,
+    reference=gated_shift,
     cases=_gs_cases, arg_names=("x", "gate"), axes="B C T H W", atol=1e-6, rtol=1e-5,
     mistakes=(
         Mistake(lambda x, g: _gs_wrong(x, g, swap_dir=True),

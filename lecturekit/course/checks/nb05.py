@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 
 from ...layers.motion import difference_stack
+from ...models.tsn import centre_segment_indices, segment_consensus
 from ..checking import Case, Check, Mistake
 
 
@@ -73,14 +74,6 @@ DIFFERENCE_STACK = Check(
 
 
 # =========================================================================== 05.2 segment sampling
-def centre_segment_indices(num_frames: int, segments: int, snippet: int = 1) -> torch.Tensor:
-    """TSN's test-time sampling as one (S, snippet) LongTensor: the library's
-    ``segment_indices(num_frames, segments, snippet)`` for a single video (its row 0)."""
-    from ...models.tsn import segment_indices
-
-    return segment_indices(num_frames, segments, snippet)[0]
-
-
 def _seg_cases(g: torch.Generator) -> list[Case]:
     del g  # the cases are hand-picked
     return [
@@ -144,10 +137,6 @@ SEGMENT_INDICES = Check(
 
 
 # =========================================================================== 05.3 segment consensus
-def reference_segment_consensus(scores: torch.Tensor) -> torch.Tensor:
-    """TSN's consensus G: the average of the per-segment class scores, (B, S, K) -> (B, K)
-    (``lecturekit.models.tsn.TSN.forward_head`` applies it to the snippet logits)."""
-    return scores.mean(dim=1)
 
 
 def _cons_cases(g: torch.Generator) -> list[Case]:
@@ -178,7 +167,7 @@ def _cons_cases(g: torch.Generator) -> list[Case]:
 
 SEGMENT_CONSENSUS = Check(
     exercise="05.3", name="segment_consensus", title="Segment consensus",
-    reference=reference_segment_consensus,
+    reference=segment_consensus,
     cases=_cons_cases, arg_names=("scores",), axes="B K", atol=1e-6, rtol=1e-5,
     mistakes=(
         Mistake(lambda s: s.sum(dim=1), "you summed over the segments; TSN averages them (divide by S)"),

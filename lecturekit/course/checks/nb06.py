@@ -5,17 +5,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from ...models.ata import alignment_permutations, greedy_assignment, greedy_patch_match
 from ..checking import Case, Check, Mistake
-
-
-def greedy_patch_match(prev: torch.Tensor, nxt: torch.Tensor) -> torch.Tensor:
-    """The library's matcher on one pair of frames: cosine similarities of ``prev`` (N, P, D) and
-    ``nxt`` (N, P, D), then ``lecturekit.models.ata.greedy_assignment`` -> (N, P) long, with
-    ``nxt[n, perm[n, i]]`` the token aligned to position ``i`` of ``prev``."""
-    from ...models.ata import greedy_assignment
-
-    sim = F.normalize(prev.float(), dim=-1) @ F.normalize(nxt.float(), dim=-1).transpose(1, 2)
-    return greedy_assignment(sim)
 
 
 def _permuted(g, n, p, d, noise=0.05):
@@ -63,8 +54,6 @@ def _rowwise_argmax(prev, nxt):
 
 
 def _dot_product(prev, nxt):
-    from ...models.ata import greedy_assignment
-
     return greedy_assignment(prev @ nxt.transpose(1, 2))
 
 
@@ -78,7 +67,7 @@ def _inverse(prev, nxt):
 
 GREEDY_MATCH = Check(
     exercise="06.1", name="greedy_match", title="Patch alignment between neighbouring frames",
-    reference=greedy_patch_match,
+    reference=greedy_patch_match,                 # lecturekit.models.ata, ATA's matcher of one frame pair
     cases=_match_cases, arg_names=("prev", "nxt"), axes="N P", atol=0.0, rtol=0.0,
     mistakes=(
         Mistake(_rowwise_argmax, "each position took its best match on its own, so two positions can take the "
@@ -94,13 +83,6 @@ GREEDY_MATCH = Check(
 
 
 # =========================================================================== 06.2 trajectories
-def greedy_trajectories(tokens: torch.Tensor) -> torch.Tensor:
-    """``lecturekit.models.ata.alignment_permutations(tokens, "greedy")``: (B, T, P, D) -> (B, T, P)."""
-    from ...models.ata import alignment_permutations
-
-    return alignment_permutations(tokens, "greedy")
-
-
 def _moving(g, b, t, p, d, noise=0.05):
     frames = [torch.randn(b, p, d, generator=g)]
     for _ in range(t - 1):
@@ -139,12 +121,12 @@ def _to_first(tokens):
 
 
 def _no_identity(tokens):
-    return greedy_trajectories(tokens)[:, 1:]
+    return alignment_permutations(tokens)[:, 1:]
 
 
 TRAJECTORIES = Check(
     exercise="06.2", name="trajectories", title="Chained alignment: patch trajectories",
-    reference=greedy_trajectories,
+    reference=alignment_permutations,             # lecturekit.models.ata (greedy, uncentred: its defaults)
     cases=_traj_cases, arg_names=("tokens",), axes="B T P", atol=0.0, rtol=0.0,
     mistakes=(
         Mistake(_unchained, "each frame was matched to the raw previous frame; match it to the ALIGNED previous "
@@ -162,14 +144,12 @@ TRAJECTORIES = Check(
 def greedy_is_optimal_on(pairs: int = 200, patches: int = 6, dim: int = 8, seed: int = 0) -> bool:
     """Whether the library's greedy matching reaches the Hungarian (optimal) total cosine
     similarity on every one of ``pairs`` random token pairs drawn as in the notebook's experiment."""
-    import torch.nn.functional as F
-
-    from ...models.ata import greedy_assignment, hungarian
+    from ...models.ata import hungarian, patch_similarities
 
     g = torch.Generator().manual_seed(seed)
     prev = torch.randn(pairs, patches, dim, generator=g)
     nxt = torch.randn(pairs, patches, dim, generator=g)
-    sim = F.normalize(prev, dim=-1) @ F.normalize(nxt, dim=-1).transpose(1, 2)
+    sim = patch_similarities(prev, nxt)
     rows = torch.arange(patches)
     greedy = sim.gather(2, greedy_assignment(sim)[..., None])[..., 0].sum(1)
     best = torch.stack([sim[n, rows, hungarian(-sim[n])].sum() for n in range(pairs)])

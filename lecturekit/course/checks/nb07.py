@@ -6,32 +6,12 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from ...layers.conv_rnn import convlstm_step
+from ...models.rnn_cells import rnn_gradient_norms
 from ..checking import Case, Check, Mistake
 
 
 # =========================================================================== 07.1 ConvLSTM cell
-def reference_convlstm_step(x, h, c, w_x, w_h, bias, peep=None):
-    """The library's cell (``lecturekit.layers.conv_rnn.ConvLSTMCell``) with these weights copied in.
-
-    x (B, C_in, H, W); h, c (B, C_h, H, W); w_x (4·C_h, C_in, k, k) and w_h (4·C_h, C_h, k, k)
-    stacked in the gate order (i, f, g, o); bias (4·C_h,); peep (3, C_h, 1, 1) = (w_ci, w_cf, w_co)
-    or None. Returns (h_t, c_t).
-    """
-    from ...layers.conv_rnn import ConvLSTMCell
-
-    c_h, c_in, k = w_h.shape[1], w_x.shape[1], w_x.shape[-1]
-    cell = ConvLSTMCell(c_in, c_h, k, state_kernel_size=w_h.shape[-1],
-                        peephole="none" if peep is None else "channel").to(x.dtype)
-    with torch.no_grad():
-        cell.conv_x.weight.copy_(w_x)
-        cell.conv_h.weight.copy_(w_h)
-        cell.bias.copy_(bias)
-        if peep is not None:
-            cell.peep.copy_(peep)
-        h_new, (_, c_new) = cell(x, (h, c))
-    return h_new, c_new
-
-
 def _lstm_wrong(x, h, c, w_x, w_h, bias, peep=None, *, order="ifgo", o_reads_old=False, no_peep=False,
                 no_tanh_c=False, sigmoid_g=False):
     """Known wrong variants of one ConvLSTM step (for the diagnosis of a failing answer)."""
@@ -78,7 +58,7 @@ def _lstm_cases(g: torch.Generator) -> list[Case]:
 
 CONVLSTM_STEP = Check(
     exercise="07.1", name="convlstm_step", title="A ConvLSTM cell",
-    reference=reference_convlstm_step,
+    reference=convlstm_step,                      # lecturekit.layers.conv_rnn, the step ConvLSTMCell runs
     cases=_lstm_cases, arg_names=("x", "h", "c", "w_x", "w_h", "bias", "peep"), axes="B C H W",
     atol=1e-5, rtol=1e-4,
     mistakes=(
@@ -101,19 +81,6 @@ CONVLSTM_STEP = Check(
 
 
 # =========================================================================== 07.2 gradient norms
-def reference_gradient_norms(A, B, b, x):
-    """``lecturekit.models.rnn_cells.gradient_flow`` of the vanilla RNN h_t = tanh(A h_{t-1} + B x_t + b)
-    with h_0 = 0: A (D, D), B (D, D_in), b (D,), x (T, D_in) -> (T + 1,) float64, entry k = ||∂h_T/∂h_{T-k}||₂."""
-    from ...models.rnn_cells import RNNCell, gradient_flow
-
-    cell = RNNCell(B.shape[1], A.shape[0]).to(torch.float64)
-    with torch.no_grad():
-        cell.A.weight.copy_(A)
-        cell.B.weight.copy_(B)
-        cell.B.bias.copy_(b)
-    return gradient_flow(cell, x.to(torch.float64)[None])
-
-
 def _rnn_states(A, B, b, x):
     h, hs = torch.zeros(A.shape[0], dtype=torch.float64), []
     for t in range(x.shape[0]):
@@ -167,7 +134,7 @@ def _norm_cases(g: torch.Generator) -> list[Case]:
 
 GRADIENT_NORMS = Check(
     exercise="07.2", name="gradient_norms", title="Experiment: gradient norms through time",
-    reference=reference_gradient_norms,
+    reference=rnn_gradient_norms,                 # lecturekit.models.rnn_cells: gradient_flow of an RNNCell
     cases=_norm_cases, arg_names=("A", "B", "b", "x"), axes="K", atol=1e-10, rtol=1e-6,
     mistakes=(
         Mistake(lambda *a: _norms_wrong(*a, forward=True),

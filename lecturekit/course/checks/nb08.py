@@ -5,23 +5,12 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from ...metrics.image import mean_ssim
+from ...models.e3d_lstm import recall_update
 from ..checking import Case, Check, Mistake
 
 
 # =========================================================================== 08.1 eidetic recall
-def reference_recall_update(r: torch.Tensor, c_prev: torch.Tensor, history: torch.Tensor,
-                            weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
-    """What E3D-LSTM adds to I_t ⊙ G_t: LayerNorm(C_{t-1} + softmax(R Cᵀ) C).
-
-    r, c_prev (B, C, τ', H, W); history (B, n, C, τ', H, W), the n stored cell states;
-    weight, bias (C,): the layer norm's γ and β (statistics over (C, τ', H, W) of each sample,
-    ε = 1e-5, as ``lecturekit.models.e3d_lstm.ChannelLayerNorm``) -> (B, C, τ', H, W).
-    """
-    from ...models.e3d_lstm import eidetic_recall
-
-    return F.group_norm(c_prev + eidetic_recall(r, history), 1, weight, bias, 1e-5)
-
-
 def _tokens(x):                        # (B, C, τ', H, W) -> (B, τ'HW, C)
     return x.flatten(2).transpose(1, 2)
 
@@ -93,7 +82,7 @@ def _recall_cases(g: torch.Generator) -> list[Case]:
 
 RECALL_UPDATE = Check(
     exercise="08.1", name="recall_update", title="The recall gate: eidetic memory",
-    reference=reference_recall_update,
+    reference=recall_update,                      # lecturekit.models.e3d_lstm, run by EideticLSTMCell
     cases=_recall_cases, arg_names=("r", "c_prev", "history", "weight", "bias"), axes="B C T H W",
     atol=1e-5, rtol=1e-4,
     mistakes=(
@@ -126,14 +115,6 @@ RECALL_UPDATE = Check(
 
 
 # =========================================================================== 08.2 SSIM of one frame
-def reference_ssim_frame(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """Mean SSIM of two frames (H, W) in [0, 1]: ``lecturekit.metrics.ssim_per_frame`` on one frame
-    (11×11 Gaussian window, σ = 1.5, "valid" positions, K1 = 0.01, K2 = 0.03, L = 1) -> a 0-dim tensor."""
-    from ...metrics import ssim_per_frame
-
-    return ssim_per_frame(x[None, None, None], y[None, None, None])[0, 0]
-
-
 def _gauss(size=11, sigma=1.5):
     t = torch.arange(size, dtype=torch.float64) - (size - 1) / 2
     g = torch.exp(-t ** 2 / (2 * sigma ** 2))
@@ -192,7 +173,7 @@ def _ssim_cases(g: torch.Generator) -> list[Case]:
 
 SSIM_FRAME = Check(
     exercise="08.2", name="ssim_frame", title="SSIM of one frame",
-    reference=reference_ssim_frame,
+    reference=mean_ssim,                          # lecturekit.metrics.image, run by ssim_per_frame
     cases=_ssim_cases, arg_names=("x", "y"),
     atol=1e-5, rtol=1e-4, check_dtype=False,
     mistakes=(

@@ -9,6 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from ...losses import anticipation_loss
+from ...models.ms_lstm import cam_action_features
 from ..checking import Case, Check, Mistake
 
 
@@ -108,20 +109,6 @@ ANTICIPATION_LOSS = Check(
 
 
 # =========================================================================== 09.2 CAM action-aware features
-def reference_cam_features(conv5_3: torch.Tensor, cam_maps: torch.Tensor, weight: torch.Tensor,
-                           k: torch.Tensor) -> torch.Tensor:
-    """MS-LSTM Eqs. (2)-(3) for N frames, as in ``lecturekit.models.ms_lstm.CAMFeatureNet``:
-
-        M_k(x, y) = Σ_l w_l^k f_l(x, y)            (the CAM of the class k of each frame)
-        A_k(x, y) = conv5_3(x, y) · ReLU(M_k(x, y))
-
-    conv5_3 (N, C, h, w); cam_maps f (N, L, h, w); weight (K, L), the linear classifier on the
-    global average of f; k (N,) one class per frame -> A (N, C, h, w).
-    """
-    cam = torch.einsum("nl,nlhw->nhw", weight[k], cam_maps)               # Eq. (2)
-    return conv5_3 * F.relu(cam)[:, None]                                  # Eq. (3)
-
-
 def _wrong_cam(conv5_3, cam_maps, weight, k, *, relu="relu", mask_what="conv", which="own", normalise=None,
                combine="mul"):
     """Test-free helper for the known mistakes of 09.2."""
@@ -185,7 +172,7 @@ def _cam_cases(g: torch.Generator) -> list[Case]:
 
 CAM_ACTION_FEATURES = Check(
     exercise="09.2", name="cam_action_features", title="Action-aware features: CAM masking (Eqs. 2-3)",
-    reference=reference_cam_features,
+    reference=cam_action_features,
     cases=_cam_cases, arg_names=("conv5_3", "cam_maps", "weight", "k"), axes="N C H W",
     atol=1e-5, rtol=1e-4,
     mistakes=(

@@ -1,12 +1,15 @@
 """Checks of notebook 10 (action anticipation): 10.1 EK-100 class-mean top-k recall (absent
 classes, the official tie rule), 10.2 RU-LSTM's rolling-unrolling loop (against the library's
-``RULSTM`` with the same weights)."""
+``rolling_unrolling``, the loop ``RULSTM`` runs, on LSTMs holding the same weights)."""
 
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
+from torch import nn
 
 from ...metrics import mean_topk_recall
+from ...models.rulstm import rolling_unrolling
 from ..checking import Case, Check, Mistake
 
 
@@ -132,32 +135,32 @@ MEAN_TOPK_RECALL = Check(
 
 # =========================================================================== 10.2 rolling-unrolling loop
 def lstm_step(x, h, c, w_ih, w_hh, b):
-    """One step of PyTorch's LSTM (gates i, f, g, o): x (B, D), h, c (B, H) -> (h, c)."""
+    """One step of PyTorch's LSTM (gates i, f, g, o): x (B, D), h, c (B, H) -> (h, c). The step the
+    notebook gives students; here it builds the known mistakes (``_wrong_ru``)."""
     i, f, g, o = (x @ w_ih.T + h @ w_hh.T + b).chunk(4, dim=-1)
     c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
     return torch.sigmoid(o) * torch.tanh(c), c
 
 
-def reference_rolling_unrolling(x, rolling, unrolling, w_cls, b_cls):
-    """The library's ``RULSTM`` (one layer, no dropout, anticipation mode) with these weights.
-
-    x (B, T, D); rolling, unrolling: (w_ih (4H, D), w_hh (4H, H), b (4H,)) of each LSTM (PyTorch's
-    gate order i, f, g, o; one bias); w_cls (K, H), b_cls (K,) -> logits (B, T, K).
-    """
-    from ...models.rulstm import RULSTM
-
-    _, _, d = x.shape
-    h = rolling[1].shape[1]
-    model = RULSTM(w_cls.shape[0], feat_in=d, hidden=h, dropout=0.0).to(x.dtype).eval()
+def _lstm(weights, dtype) -> nn.LSTM:
+    """A one-layer ``nn.LSTM`` holding an exercise weight tuple (w_ih (4H, D), w_hh (4H, H), b (4H,)):
+    b goes to ``bias_ih``, ``bias_hh`` is 0."""
+    w_ih, w_hh, b = weights
+    lstm = nn.LSTM(w_ih.shape[1], w_hh.shape[1], batch_first=True).to(dtype)
     with torch.no_grad():
-        for lstm, (w_ih, w_hh, b) in ((model.rolling, rolling), (model.unrolling, unrolling)):
-            lstm.weight_ih_l0.copy_(w_ih)
-            lstm.weight_hh_l0.copy_(w_hh)
-            lstm.bias_ih_l0.copy_(b)
-            lstm.bias_hh_l0.zero_()
-        model.head[1].weight.copy_(w_cls)
-        model.head[1].bias.copy_(b_cls)
-        return model(x)
+        lstm.weight_ih_l0.copy_(w_ih)
+        lstm.weight_hh_l0.copy_(w_hh)
+        lstm.bias_ih_l0.copy_(b)
+        lstm.bias_hh_l0.zero_()
+    return lstm
+
+
+def _rolling_unrolling_logits(x, rolling, unrolling, w_cls, b_cls):
+    """The exercise's weight tuples put into the library's loop: ``lecturekit.models.rulstm.rolling_unrolling``
+    on two one-layer LSTMs holding them (no dropout), then the classifier -> logits (B, T, K)."""
+    with torch.no_grad():
+        h_u, _ = rolling_unrolling(x, _lstm(rolling, x.dtype), _lstm(unrolling, x.dtype))
+        return F.linear(h_u, w_cls, b_cls)
 
 
 def _wrong_ru(x, rolling, unrolling, w_cls, b_cls, *, extra=1, start="rolling", unroll=True, inputs="repeat",
@@ -218,7 +221,7 @@ def _ru_cases(g: torch.Generator) -> list[Case]:
 
 ROLLING_UNROLLING = Check(
     exercise="10.2", name="rolling_unrolling", title="The rolling-unrolling loop of RU-LSTM",
-    reference=reference_rolling_unrolling,
+    reference=_rolling_unrolling_logits,
     cases=_ru_cases, arg_names=("x", "rolling", "unrolling", "w_cls", "b_cls"), axes="B T K",
     atol=1e-5, rtol=1e-4,
     mistakes=(

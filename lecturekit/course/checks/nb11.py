@@ -8,30 +8,11 @@ import math
 import torch
 import torch.nn.functional as F
 
+from ...models.horst import push_queue, statt_attend
 from ..checking import Case, Check, Mistake
 
 
 # =========================================================================== 11.1 STATT
-def reference_statt(q, k, v, w_q, b_q, w_k, b_k):
-    """The library's STATT after its pre-transforms (:func:`lecturekit.models.horst.statt_attend`)
-    with the two spatial filters of Eq. (4) set to the given weights.
-
-    q (B, C, H, W); k, v (S, B, C, H, W); w_q, w_k (1, 2, 3, 3); b_q, b_k (1,)
-    -> a (B, C, H, W), S maps (S, B, 1, H, W), T weights (S, B).
-    """
-    from ...models.horst import SpatialFilter, statt_attend
-
-    filters = []
-    for w, b in ((w_q, b_q), (w_k, b_k)):
-        f = SpatialFilter().to(q.dtype)
-        with torch.no_grad():
-            f.conv.weight.copy_(w)
-            f.conv.bias.copy_(b)
-        filters.append(f)
-    with torch.no_grad():
-        return statt_attend(q, k, v, *filters)
-
-
 def _wrong_statt(q, k, v, w_q, b_q, w_k, b_k, *, pool_order="mean,max", t_scale="CHW", s_scale="none",
                  t_norm="softmax_slots", s_act="sigmoid", t_filter=True, q_hat="filtered", filters="own",
                  mask_v=True):
@@ -96,7 +77,7 @@ def _statt_cases(g: torch.Generator) -> list[Case]:
 
 STATT = Check(
     exercise="11.1", name="statt", title="STATT: factorised spatial-temporal attention (Eqs. 4-7)",
-    reference=reference_statt,
+    reference=statt_attend,
     cases=_statt_cases, arg_names=("q", "k", "v", "w_q", "b_q", "w_k", "b_k"),
     atol=1e-5, rtol=1e-4,
     mistakes=(
@@ -133,18 +114,6 @@ STATT = Check(
 
 
 # =========================================================================== 11.2 queue update
-def reference_push(queue, x, order):
-    """HORST's FIFO update of one queue, as :class:`lecturekit.models.horst.HORSTCell` does it.
-
-    queue: None at the first step (the zero slot the cell read is NOT kept), else the past
-    states (S', B, C, H, W), oldest first; x (B, C, H, W) the new state; order S.
-    -> the last min(S' + 1, S) states, oldest first: (min(S' + 1, S), B, C, H, W).
-    """
-    if queue is None:
-        return x[None].clone()
-    return torch.cat([queue, x[None]], dim=0)[-order:]
-
-
 def _wrong_push(queue, x, order, *, where="end", keep="last", size="S", first="drop_zero"):
     if queue is None:
         return torch.cat([torch.zeros_like(x)[None], x[None]]) if first == "keep_zero" else x[None].clone()
@@ -176,7 +145,7 @@ def _push_cases(g: torch.Generator) -> list[Case]:
 
 PUSH_QUEUE = Check(
     exercise="11.2", name="push_queue", title="HORST's queue update",
-    reference=reference_push,
+    reference=push_queue,
     cases=_push_cases, arg_names=("queue", "x", "order"), axes="S B C H W",
     atol=0.0, rtol=0.0,
     mistakes=(

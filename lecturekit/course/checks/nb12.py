@@ -1,7 +1,7 @@
 """Checks of notebook 12 (Action-Guided Attention): 12.1 one read of AGA's memory, action-guided
-attention with the gate (against the library's ``AGA`` with the same weights); 12.2 reading the
-dependency matrix: the top-k likely next actions after a past action (against the world's
-grammar)."""
+attention with the gate (against the library's ``action_guided_attention``, the read ``AGA`` runs,
+on an ``AGA``'s modules holding the same weights); 12.2 reading the dependency matrix: the top-k
+likely next actions after a past action (against the world's grammar)."""
 
 from __future__ import annotations
 
@@ -11,12 +11,14 @@ import torch
 import torch.nn.functional as F
 
 from ...analysis.dependency import top_next_actions
+from ...models.aga import AGA, action_guided_attention
 from ..checking import Case, Check, Mistake
 
 
 # =========================================================================== 12.1 action-guided attention
-def reference_action_guided_attention(q, keys, values, frame, w_eq, w_ek, w_q, w_k, w_v, w_g1, w_g2, heads):
-    """Steps (5)-(7) of the library's AGA (:meth:`lecturekit.models.aga.AGA.read`) with these weights.
+def _action_guided_attention_with(q, keys, values, frame, w_eq, w_ek, w_q, w_k, w_v, w_g1, w_g2, heads):
+    """The library's :func:`lecturekit.models.aga.action_guided_attention` (steps (5)-(7), what
+    :meth:`lecturekit.models.aga.AGA.read` runs) on the modules of an ``AGA`` holding these weights.
 
     q (B, K) the query state; keys (B, S, K) past logits; values (B, S, H) past frame embeddings;
     frame (B, H) e_t; w_eq, w_ek (d, K) the action encoders E_Q, E_K; w_q, w_k (H, d), w_v (H, H) the
@@ -27,8 +29,6 @@ def reference_action_guided_attention(q, keys, values, frame, w_eq, w_ek, w_q, w
     set up to match: every bias is 0, the output projection W_O is the identity, the FFN's last
     layer is 0 (so c + FFN(RMS(c)) = c) and every normalisation keeps its initial unit gain.
     """
-    from ...models.aga import AGA
-
     k_classes, hidden, d = q.shape[-1], frame.shape[-1], w_eq.shape[0]
     model = AGA(feat_in=1, num_classes=k_classes, hidden=hidden, bottleneck=d, heads=int(heads),
                 order=max(1, keys.shape[1]), dropout=0.0).to(q.dtype).eval()
@@ -42,8 +42,10 @@ def reference_action_guided_attention(q, keys, values, frame, w_eq, w_ek, w_q, w
         r.w_o.bias.zero_()
         r.ffn[3].weight.zero_()
         r.ffn[3].bias.zero_()
-        step = model.read(q, keys, values, frame)
-    return step.state, step.weights, step.gate
+        z, weights, g, _ = action_guided_attention(q, keys, values, frame, query_encoder=model.query_encoder,
+                                                   key_encoder=model.key_encoder, retrieve=model.retrieve,
+                                                   history_norm=model.history_norm, gate=model.gate)
+    return z, weights, g
 
 
 def _wrong_aga(q, keys, values, frame, w_eq, w_ek, w_q, w_k, w_v, w_g1, w_g2, heads, *, gate="history",
@@ -113,7 +115,7 @@ def _aga_mistake(**switch):
 
 ACTION_GUIDED_ATTENTION = Check(
     exercise="12.1", name="action_guided_attention", title="Action-guided attention with the gate",
-    reference=reference_action_guided_attention,
+    reference=_action_guided_attention_with,
     cases=_aga_cases,
     arg_names=("q", "keys", "values", "frame", "w_eq", "w_ek", "w_q", "w_k", "w_v", "w_g1", "w_g2", "heads"),
     atol=1e-5, rtol=1e-4,
