@@ -422,3 +422,22 @@ def test_experiment_answers_and_new_functions_are_graded(tmp_path):
     assert rows[("wrong", "05.3")].status == "failed" and "summed" in rows[("wrong", "05.3")].message
     assert rows[("stub", "04.3")].status == "missing" and "variable answer_04_3" in rows[("stub", "04.3")].message
     assert "max consensus" in rows[("stub", "05.3")].message
+
+
+def test_every_exercise_reference_is_library_code():
+    """One home per idea: a check compares students with the function of the library that
+    computes the idea (answer checks excepted: they state facts about the course's experiments).
+    Two exercises hand students plain weight tuples where the model holds modules; their
+    references only put those weights into the library's modules and call the library function
+    (tests/test_exercise_references_anticipation.py counts those calls)."""
+    from lecturekit.course.checks import CHECKS
+
+    adapters = {"10.2", "12.1"}
+    for exercise, spec in CHECKS.items():
+        module = getattr(spec.reference, "__module__", "")
+        if spec.answer:
+            continue
+        if exercise in adapters:
+            assert module.startswith("lecturekit.course.checks."), exercise
+        else:
+            assert module.startswith("lecturekit.") and not module.startswith("lecturekit.course"), (exercise, module)
