@@ -5,6 +5,7 @@ Usage: python scripts/bench_anticipation.py [--encoder toykitchens_tsm_online] [
                                              [--aux-models aga+aux ...] [--aux-weight 1]
                                              [--extra-train-videos N] [--tau-o S] [--frames T]
                                              [--quick] [--out PATH]
+       python scripts/bench_anticipation.py --merge A.json B.json ... --out PATH
 
 Trains (train split, tau_a = 1 s, tau_o = 2 s, 8 frames) every feature-reading model of the table
 from the cached features of ``--encoder`` (the online TSM by default: features with time in them;
@@ -19,6 +20,10 @@ All the evaluation code lives in ``lecturekit.analysis.anticipation``; this scri
 ``--extra-train-videos N`` (``ToyKitchens(extra_train_videos=N)``: more training videos, val and test
 unchanged), ``--tau-o`` and ``--frames`` (longer observed windows; AGA's memory then holds every frame)
 measure what more data or longer windows buy; any of them requires ``--out`` so that the stored default table stays as is.
+``--merge`` joins tables of runs over disjoint ``--models`` lists (a long setting split over processes;
+``lecturekit.analysis.anticipation.merge_benchmarks``). The stored table with more training videos,
+``anticipation_toykitchens_more_data.json``, was made that way from three runs of
+``--extra-train-videos 16 --tau-o 8 --frames 16 --aga-seeds 0 1 2``.
 Writes ``lecturekit/resources/results/anticipation_toykitchens.json`` (per-seed scores + settings), shipped
 inside the package so that a notebook can read it with ``lecturekit.resources.load_json``.
 """
@@ -32,6 +37,7 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 os.environ.setdefault("MKL_NUM_THREADS", "1")
 
 import argparse  # noqa: E402
+import json  # noqa: E402
 import platform  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -39,7 +45,7 @@ from pathlib import Path  # noqa: E402
 import torch  # noqa: E402
 
 from lecturekit.analysis.anticipation import (  # noqa: E402
-    FEATURE_MODELS, format_table, load_anticipation_data, run_benchmark, summarize,
+    FEATURE_MODELS, format_table, load_anticipation_data, merge_benchmarks, run_benchmark, summarize,
 )
 from lecturekit.data.toykitchens import ToyKitchens  # noqa: E402
 from lecturekit.features import ENCODERS, TEMPORAL_ENCODER  # noqa: E402
@@ -75,7 +81,17 @@ def main() -> None:
                     help="ToyKitchens(extra_train_videos=N): N more training videos per seen kitchen (val/test unchanged)")
     ap.add_argument("--tau-o", type=float, default=2.0, help="observed seconds before the cut (default 2)")
     ap.add_argument("--frames", type=int, default=8, help="frames per window (default 8); AGA's memory holds them all")
+    ap.add_argument("--merge", nargs="+", metavar="JSON", default=None,
+                    help="instead of training: merge tables written by runs over disjoint --models lists "
+                         "(same world and window) into --out")
     args = ap.parse_args()
+    if args.merge:
+        if args.out is None:
+            ap.error("--merge needs --out")
+        merged = merge_benchmarks([json.loads(Path(p).read_text()) for p in args.merge])
+        print(format_table(merged))
+        print(f"wrote {write_json(args.out, merged)}")
+        return
     default_view = args.extra_train_videos == 0 and args.tau_o == 2.0 and args.frames == 8
     if args.out is None and not args.quick and not default_view:
         ap.error("a non-default world or window needs --out (the stored default benchmark is not overwritten)")

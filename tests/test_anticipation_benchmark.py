@@ -346,3 +346,36 @@ def test_stored_dependency_matrix_does_not_recover_the_grammar():
     for name in ("aga", "aga+aux", "aga_iam", "aga_nogate"):
         rho = np.array([t["dependency_spearman"] for t in rows[name]["train"]])
         assert len(rho) == len(rows[name]["seeds"]) and np.abs(rho).max() < 0.15, (name, rho)   # measured max 0.105
+
+
+def test_merge_benchmarks_joins_runs_over_disjoint_rows():
+    """Splitting the stored table's rows (and one row's seeds) over two 'runs' and merging them
+    gives back its rows and summary; runs that differ in the window or disagree on a row fail."""
+    import copy
+
+    from lecturekit import resources
+    from lecturekit.analysis.anticipation import merge_benchmarks
+
+    table = resources.load_json("results/anticipation_toykitchens.json")
+    names = list(table["rows"])
+    labels = [n for n in names if "seeds" not in table["rows"][n]]
+    a, b = copy.deepcopy(table), copy.deepcopy(table)
+    a["rows"] = {n: table["rows"][n] for n in names if n in labels or n in ("cascade", "rulstm") or names.index(n) % 2}
+    b["rows"] = {n: copy.deepcopy(table["rows"][n]) for n in names if n not in a["rows"] or n in labels or n == "cascade"}
+    b["rows"]["rulstm"] = {**copy.deepcopy(table["rows"]["rulstm"])}
+    for key in ("seeds", "scores", "train"):                          # rulstm: seed 0 in a, seeds 0-2 in b
+        a["rows"]["rulstm"] = {**a["rows"]["rulstm"], key: table["rows"]["rulstm"][key][:1]}
+    merged = merge_benchmarks([a, b])
+    assert list(merged["rows"]) == list(a["rows"]) + [n for n in b["rows"] if n not in a["rows"]]
+    assert {n: merged["rows"][n] for n in names} == table["rows"]
+    for name in names:
+        assert merged["summary"][name] == pytest.approx(table["summary"][name], abs=1e-12), name
+    assert merged["settings"]["total_seconds"] == pytest.approx(2 * table["settings"]["total_seconds"], abs=0.1)
+    other = copy.deepcopy(b)
+    other["settings"]["tau_o"] = 8.0
+    with pytest.raises(ValueError, match="tau_o"):
+        merge_benchmarks([a, other])
+    wrong = copy.deepcopy(b)
+    wrong["rows"]["cascade"]["scores"][0]["top1"] += 0.1
+    with pytest.raises(ValueError, match="cascade"):
+        merge_benchmarks([a, wrong])

@@ -53,6 +53,7 @@ RGB stream, so fusion can add little information beyond what the RGB branch alre
 
 from __future__ import annotations
 
+import copy
 import math
 import time
 from collections.abc import Mapping, Sequence
@@ -72,6 +73,7 @@ from ..train import fit, seed_everything
 from .dependency import dependency_grammar_correlation
 
 __all__ = [
+    "MERGE_SETTINGS",
     "FEATURE_MODELS",
     "PIXEL_MODELS",
     "AnticipationData",
@@ -85,6 +87,7 @@ __all__ = [
     "epic_tails",
     "feature_difference",
     "format_table",
+    "merge_benchmarks",
     "label_baselines",
     "load_anticipation_data",
     "observed_frame_actions",
@@ -638,6 +641,60 @@ def summarize(row: dict) -> dict:
     out["overall_action_std"] = float(np.std([s["mt5r"]["overall"]["action"] for s in sc])) if len(sc) > 1 else 0.0
     out["n_seeds"] = len(sc)
     return out
+
+
+MERGE_SETTINGS = ("eval_split", "tau_a", "tau_o", "frames", "train_rows", "eval_rows", "num_actions", "encoder", "lr",
+                  "world")
+
+
+def merge_benchmarks(tables: Sequence[dict]) -> dict:
+    """One benchmark table from runs of :func:`run_benchmark` over disjoint rows (or seeds).
+
+    A long benchmark can run as several processes, each with its own ``--models`` list; every
+    row re-seeds its own training, so a row does not depend on which rows ran before it. The
+    runs must share the world and the window (``MERGE_SETTINGS``); rows found in several runs
+    must agree seed by seed (the label rows and the cascade are computed by every run). Seeds
+    of one row from different runs are joined in order of appearance. ``summary`` is recomputed;
+    ``settings["total_seconds"]`` is the sum over the runs.
+
+    Raises ``ValueError`` when the runs differ in a shared setting or disagree on a row.
+    """
+    if not tables:
+        raise ValueError("merge_benchmarks: expected at least one table, got none")
+    base = tables[0]["settings"]
+    rows: dict[str, dict] = {}
+    for t in tables:
+        for key in MERGE_SETTINGS:
+            if t["settings"].get(key) != base.get(key):
+                raise ValueError(f"merge_benchmarks: setting {key!r} differs between runs: "
+                                 f"{base.get(key)!r} vs {t['settings'].get(key)!r}")
+        for name, row in t["rows"].items():
+            if name not in rows:
+                rows[name] = copy.deepcopy(row)
+                continue
+            have = rows[name]
+            if "seeds" not in row:                                       # label rows: no seeds, deterministic
+                if row["scores"] != have["scores"]:
+                    raise ValueError(f"merge_benchmarks: row {name!r} differs between runs")
+                continue
+            for seed, score, info in zip(row["seeds"], row["scores"], row["train"]):
+                if seed in have["seeds"]:
+                    if have["scores"][have["seeds"].index(seed)] != score:
+                        raise ValueError(f"merge_benchmarks: row {name!r} seed {seed} differs between runs")
+                else:
+                    have["seeds"].append(seed)
+                    have["scores"].append(score)
+                    have["train"].append(info)
+    settings = copy.deepcopy(base)
+    settings["epochs"] = {}
+    for t in tables:
+        epochs = t["settings"]["epochs"]
+        settings["epochs"].update(epochs if isinstance(epochs, Mapping) else {n: epochs for n in t["rows"]})
+    settings["seeds"] = sorted({s for r in rows.values() for s in r.get("seeds", [])})
+    settings["total_seconds"] = round(sum(t["settings"].get("total_seconds", 0.0) for t in tables), 1)
+    settings["merged_runs"] = len(tables)
+    return {**copy.deepcopy(tables[0]), "rows": rows, "settings": settings,
+            "summary": {name: summarize(row) for name, row in rows.items()}}
 
 
 def format_table(result: dict) -> str:
