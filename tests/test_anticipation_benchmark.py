@@ -379,3 +379,39 @@ def test_merge_benchmarks_joins_runs_over_disjoint_rows():
     wrong["rows"]["cascade"]["scores"][0]["top1"] += 0.1
     with pytest.raises(ValueError, match="cascade"):
         merge_benchmarks([a, wrong])
+
+
+MORE_DATA_FAMILIES = ["rulstm", "rulstm_fusion", "ms_lstm_head", "avt_head", "aga", "aga_pixel", "aga_iam", "aga_nogate",
+                      "horst", "aga+aux", "aga_pixel+aux", "avt_head+aux", "rulstm+aux"]
+
+
+def test_stored_more_data_benchmark_reaches_the_target_and_the_cascade():
+    """The shipped table with 16 more training videos per seen kitchen and 8 s windows of 16
+    frames (scripts/bench_anticipation.py --extra-train-videos 16 --tau-o 8 --frames 16; same
+    test split, 240 windows): the course's target holds there. AVT-h reaches >= 0.75 action MT5R
+    (>= 80 % of the Bayes ceiling) and is above the realistic cascade on every seed, paired by
+    seed; every family is far above chance. With the default 673 training windows no learned row
+    reaches the cascade (test_stored_benchmark_shows_what_the_course_says)."""
+    from lecturekit import resources
+
+    table = resources.load_json("results/anticipation_toykitchens_more_data.json")
+    default = resources.load_json("results/anticipation_toykitchens.json")
+    st = table["settings"]
+    assert st["world"] == "ToyKitchens(seed=0, extra_train_videos=16)" and st["eval_split"] == "test"
+    assert st["tau_o"] == 8.0 and st["frames"] == 16 and st["encoder"] == default["settings"]["encoder"]
+    assert st["eval_rows"] == default["settings"]["eval_rows"] and st["train_rows"] > 5 * default["settings"]["train_rows"]
+    rows, summary = table["rows"], table["summary"]
+    chance = summary["chance"]["overall_action"]
+    assert set(MORE_DATA_FAMILIES) <= set(rows), sorted(set(MORE_DATA_FAMILIES) - set(rows))
+    for name in MORE_DATA_FAMILIES + ["cascade"]:
+        assert len(rows[name]["scores"]) == len(rows[name]["seeds"]) >= 3, name
+        for key, value in summarize(rows[name]).items():
+            assert summary[name][key] == pytest.approx(value, abs=1e-12), (name, key)
+        if name != "cascade":
+            assert summary[name]["overall_action"] >= chance + 0.25, (name, summary[name]["overall_action"])
+    avt = summary["avt_head"]["overall_action"]
+    assert avt >= 0.75 and avt >= 0.8 * summary["bayes"]["overall_action"], avt
+    by_seed = {s: x["mt5r"]["overall"]["action"] for s, x in zip(rows["cascade"]["seeds"], rows["cascade"]["scores"])}
+    diff = np.array([x["mt5r"]["overall"]["action"] - by_seed[s]
+                     for s, x in zip(rows["avt_head"]["seeds"], rows["avt_head"]["scores"])])
+    assert len(diff) >= 3 and diff.min() > 0, diff                           # measured +0.9 .. +3.2 points
