@@ -8,6 +8,10 @@
 * Volatile mime types are never compared (PNG is already skipped by nbval).
 * Notebooks run from the built wheel in a fresh environment outside the checkout, as on Colab
   (``tests/outside_checkout.py``; ``--notebooks-in-checkout`` runs them in this environment).
+* Parallel by default (pytest-xdist, ``-n auto --dist loadfile`` in pyproject.toml): one worker
+  per CPU, at most 4 (every worker runs one single-threaded kernel or test at a time). A file is
+  the unit of distribution, so all cells of a notebook run in order in one kernel of one worker.
+  ``-n 0`` runs everything in this process.
 """
 
 import importlib.util
@@ -34,6 +38,7 @@ _spec.loader.exec_module(_outside)
 pytest_addoption = _outside.pytest_addoption
 pytest_runtest_setup = _outside.pytest_runtest_setup
 pytest_terminal_summary = _outside.pytest_terminal_summary
+pytest_configure = _outside.pytest_configure
 outside_env = _outside.outside_env
 
 
@@ -47,6 +52,17 @@ def pytest_collectstart(collector):
             "application/vnd.jupyter.widget-view+json",
             "application/vnd.jupyter.widget-state+json",
         )
+
+
+MAX_WORKERS = 4   # memory: a worker may hold a kernel that trains a model
+
+
+def pytest_xdist_auto_num_workers(config):
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS, Windows
+        cpus = os.cpu_count() or 1
+    return max(1, min(MAX_WORKERS, cpus))
 
 
 def pytest_collection_modifyitems(config, items):

@@ -26,6 +26,12 @@ once per ``python -m pytest``, from outside the checkout. The extra cost is buil
 the environment, about a minute, once per session and only when a notebook cell is about to run
 (``-m "not notebooks"`` builds nothing).
 
+Parallel runs (pytest-xdist, ``-n``): the workers share one environment, built by the first
+worker that needs it (the others wait on a lock) in ``<tmp>/lecturekit-outside-<pid>-xdist``
+(``<pid>`` = the controller's, which removes it at the end); each worker has its own copies of
+the notebooks, its own ``LECTUREKIT_CACHE`` and its own kernelspec, under a sub-folder named
+after the worker, so two kernels never write the same file.
+
 Switches:
   ``--notebooks-in-checkout``  nbval runs the notebooks in the current environment (the editable
                                checkout), as before: quicker when editing a notebook.
@@ -171,7 +177,7 @@ launch_new_instance()
 
 
 def _write_kernel(env: OutsideEnv, venv_dir: Path) -> None:
-    launcher = env.root / "launch_kernel.py"
+    launcher = env.jupyter_path.parent.parent / "launch_kernel.py"      # next to this run's share/
     launcher.write_text(_LAUNCHER.format(root=str(ROOT), work=str(env.work)))
     spec_dir = env.jupyter_path / "kernels" / KERNEL_NAME
     spec_dir.mkdir(parents=True, exist_ok=True)
@@ -217,9 +223,54 @@ def _remove_stale_envs() -> None:
             pass  # another user's live process
 
 
-def prepare(root: Path | None = None, log=print) -> OutsideEnv:
+class _FileLock:
+    """An exclusive lock between processes on one machine: ``fcntl.flock`` where it exists, else a
+    lock file created with O_EXCL (polled). Used so that parallel pytest workers build the shared
+    environment once."""
+
+    def __init__(self, path: Path, timeout: float = 1800.0):
+        self.path, self.timeout, self._fd = Path(path), timeout, None
+
+    def __enter__(self):
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            import fcntl
+        except ImportError:  # Windows
+            start = time.monotonic()
+            while True:
+                try:
+                    self._fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+                    return self
+                except FileExistsError:
+                    if time.monotonic() - start > self.timeout:
+                        raise TimeoutError(f"waited {self.timeout:.0f} s for the lock {self.path}") from None
+                    time.sleep(0.5)
+        self._fd = os.open(self.path, os.O_CREAT | os.O_WRONLY)
+        fcntl.flock(self._fd, fcntl.LOCK_EX)
+        return self
+
+    def __exit__(self, *exc):
+        try:
+            import fcntl
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            os.close(self._fd)
+        except ImportError:
+            os.close(self._fd)
+            self.path.unlink(missing_ok=True)
+
+
+def xdist_shared_root(controller_pid: int) -> Path:
+    """Where the workers of one parallel run (controller ``controller_pid``) share their environment."""
+    return Path(tempfile.gettempdir()) / f"{_TMP_PREFIX}{controller_pid}-xdist"
+
+
+def prepare(root: Path | None = None, log=print, *, slot: str | None = None) -> OutsideEnv:
     """Build (or refresh) the out-of-checkout environment in ``root`` (a new temporary folder by
-    default) and return it. ``root`` must lie outside the checkout."""
+    default) and return it. ``root`` must lie outside the checkout.
+
+    ``slot``: a name for this process's own notebook copies, cache and kernelspec, under
+    ``root/slot`` (parallel workers sharing one environment); None puts them in ``root``.
+    """
     if root is None:
         _remove_stale_envs()
     root = Path(root or tempfile.mkdtemp(prefix=f"{_TMP_PREFIX}{os.getpid()}-")).resolve()
@@ -227,8 +278,21 @@ def prepare(root: Path | None = None, log=print) -> OutsideEnv:
         raise ValueError(f"{root} is inside the checkout {ROOT}: the point is to run outside it")
     root.mkdir(parents=True, exist_ok=True)
     venv_dir = root / "venv"
-    env = OutsideEnv(root=root, wheel=root / "none", python=venv_dir / "bin" / "python", work=root / "work",
-                     cache=root / "cache", jupyter_path=root / "share" / "jupyter")
+    own = root if slot is None else root / slot
+    env = OutsideEnv(root=root, wheel=root / "none", python=venv_dir / "bin" / "python", work=own / "work",
+                     cache=own / "cache", jupyter_path=own / "share" / "jupyter")
+    with _FileLock(root / ".build.lock"):
+        _build(env, venv_dir, log)
+    shutil.rmtree(env.cache, ignore_errors=True)
+    env.cache.mkdir(parents=True)
+    _copy_notebooks(env.work)
+    _write_kernel(env, venv_dir)
+    return env
+
+
+def _build(env: OutsideEnv, venv_dir: Path, log) -> None:
+    """The wheel and the environment, built or refreshed in place (under the caller's lock)."""
+    root = env.root
     stamp = root / "source.sha256"
     digest = source_digest()
     wheels = sorted((root / "dist").glob("lecturekit-*.whl"))
@@ -254,11 +318,6 @@ def prepare(root: Path | None = None, log=print) -> OutsideEnv:
             _run([*pip, "--no-deps", "--force-reinstall", env.wheel], "reinstalling the wheel")
         env.seconds["install"] = time.perf_counter() - t
         stamp.write_text(digest)
-    shutil.rmtree(env.cache, ignore_errors=True)
-    env.cache.mkdir()
-    _copy_notebooks(env.work)
-    _write_kernel(env, venv_dir)
-    return env
 
 
 # ------------------------------------------------------------------------------------ pytest hooks
@@ -286,16 +345,36 @@ def get_env(config) -> OutsideEnv:
         reporter = config.pluginmanager.get_plugin("terminalreporter")
         log = (lambda msg: reporter.write_line(msg)) if reporter is not None else print
         start = time.perf_counter()
+        worker = os.environ.get("PYTEST_XDIST_WORKER")
+        shared = os.environ.get(_XDIST_ROOT_VAR) if worker else None
         try:
-            env = prepare(Path(kept).expanduser() if kept else None, log=log)
+            if kept:
+                env = prepare(Path(kept).expanduser(), log=log, slot=worker)
+            elif shared:  # a parallel worker: the controller removes the shared folder at the end
+                env = prepare(Path(shared), log=log, slot=worker)
+            else:
+                env = prepare(None, log=log)
         except Exception as err:  # report once, then fail every notebook quickly with it
             state["error"] = err
             raise
         env.seconds["total"] = time.perf_counter() - start
-        if not kept:
+        if not kept and not shared:
             config.add_cleanup(lambda: shutil.rmtree(env.root, ignore_errors=True))
         state["env"] = env
     return state["env"]
+
+
+_XDIST_ROOT_VAR = "LECTUREKIT_OUTSIDE_XDIST_ROOT"
+
+
+def pytest_configure(config):
+    # On the controller of a parallel run (before its workers start, so they inherit the variable):
+    # the folder the workers share, removed when the run ends.
+    if getattr(config.option, "numprocesses", None) and not hasattr(config, "workerinput"):
+        _remove_stale_envs()
+        root = xdist_shared_root(os.getpid())
+        os.environ[_XDIST_ROOT_VAR] = str(root)
+        config.add_cleanup(lambda: shutil.rmtree(root, ignore_errors=True))
 
 
 @pytest.fixture(scope="session")

@@ -47,7 +47,11 @@ def test_pyproject_lower_bounds_only():
     extras = project["optional-dependencies"]
     assert any(d.startswith("torchvision") for d in extras["vision"])
     dev = {re.split(r"[<>=!~ \[]", d)[0].lower() for d in extras["dev"]}
-    assert {"pytest", "nbval", "jupyterlab", "ipykernel"} <= dev
+    assert {"pytest", "pytest-xdist", "nbval", "jupyterlab", "ipykernel"} <= dev
+    # the suite runs in parallel with a whole file per worker, so a notebook's cells share one
+    # kernel ("loadgroup" would not do: pytest 9 ignores the node ids xdist rewrites for groups)
+    addopts = _pyproject()["tool"]["pytest"]["ini_options"]["addopts"]
+    assert addopts[addopts.index("-n") + 1] == "auto" and addopts[addopts.index("--dist") + 1] == "loadfile"
 
 
 def test_environment_yml_covers_runtime_dependencies():

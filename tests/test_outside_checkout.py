@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -88,10 +89,11 @@ def test_installed_package_lives_outside_and_finds_its_files(outside_env):
 
 def _pytest_fixture(*args, env_dir=None):
     """Run nbval on the fixture notebook exactly as ``python -m pytest`` runs the course notebooks."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "LECTUREKIT_OUTSIDE_"))}
     if env_dir is not None:
         env[ENV_VAR] = str(env_dir)   # reuse the session's environment (rebuilt only if sources changed)
-    out = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-rA", *args,
+    # -n 0: one notebook, run in this process (its summary lines come from the process that ran it)
+    out = subprocess.run([sys.executable, "-m", "pytest", "-q", "-n", "0", "-p", "no:cacheprovider", "-rA", *args,
                           str(FIXTURE)], cwd=ROOT, capture_output=True, text=True, timeout=600, env=env)
     return out.returncode, out.stdout + out.stderr
 
@@ -112,3 +114,31 @@ def test_a_notebook_that_needs_the_checkout_fails_outside_it(outside_env):
     assert "FileNotFoundError" in text and "data/README.md" in text   # the relative path
     assert "no course checkout around this installation" in text      # the library's checkout lookup
     assert "notebooks ran from the wheel" in text
+
+
+def test_parallel_workers_share_one_environment_and_own_their_copies(outside_env, monkeypatch):
+    """pytest-xdist workers build the environment once (under a lock) and never share a cache."""
+    from lecturekit_outside_checkout import prepare
+
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    shared = os.environ.get("LECTUREKIT_OUTSIDE_XDIST_ROOT")
+    if worker and shared and not os.environ.get(ENV_VAR):      # this very session runs in parallel
+        assert outside_env.root == Path(shared).resolve()
+        assert outside_env.work.parent.name == worker and outside_env.cache.parent.name == worker
+    # two more slots on the session's environment: nothing rebuilt, everything of their own
+    built = (outside_env.root / "source.sha256").stat().st_mtime_ns
+    a, b = (prepare(outside_env.root, log=lambda *_: None, slot=f"probe-{s}") for s in "ab")
+    try:
+        assert not a.rebuilt and not b.rebuilt and a.wheel == b.wheel == outside_env.wheel
+        assert (outside_env.root / "source.sha256").stat().st_mtime_ns == built
+        assert len({outside_env.cache, a.cache, b.cache}) == 3 and len({outside_env.work, a.work, b.work}) == 3
+        for env in (a, b):
+            spec = json.loads((env.jupyter_path / "kernels" / "lecturekit-outside" / "kernel.json").read_text())
+            assert spec["env"]["LECTUREKIT_CACHE"] == str(env.cache)
+            launcher = Path(spec["argv"][1])
+            assert launcher.parent == env.root / env.work.parent.name and str(env.work) in launcher.read_text()
+            assert sorted(p.name for p in (env.work / "notebooks").glob("*.ipynb")) == \
+                sorted(p.name for p in (ROOT / "notebooks").glob("*.ipynb"))
+    finally:
+        for env in (a, b):
+            shutil.rmtree(env.work.parent, ignore_errors=True)
