@@ -37,7 +37,23 @@ sys.modules[_spec.name] = _outside = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(_outside)
 pytest_addoption = _outside.pytest_addoption
 pytest_runtest_setup = _outside.pytest_runtest_setup
-pytest_terminal_summary = _outside.pytest_terminal_summary
+BROWSER_SKIP = "browser tests:"   # how tests/browser/browser_lab.py starts its skip reason
+_browser_skips: list[str] = []
+
+
+def pytest_runtest_logreport(report):
+    # Seen in the process that prints the summary (the controller of a parallel run, whose
+    # workers send it their reports): the reason tests/browser skipped, kept once.
+    if report.skipped and isinstance(report.longrepr, tuple):
+        reason = str(report.longrepr[2]).removeprefix("Skipped: ")
+        if reason.startswith(BROWSER_SKIP) and reason not in _browser_skips:
+            _browser_skips.append(reason)
+
+
+def pytest_terminal_summary(terminalreporter, config):
+    _outside.pytest_terminal_summary(terminalreporter, config)
+    for line in _browser_skips:        # one clear line, even without -rs
+        terminalreporter.write_line(f"SKIPPED {line}", yellow=True)
 pytest_configure = _outside.pytest_configure
 outside_env = _outside.outside_env
 
@@ -65,7 +81,23 @@ def pytest_xdist_auto_num_workers(config):
     return max(1, min(MAX_WORKERS, cpus))
 
 
+# Run order: the lecture notebooks first (they hold the longest cells, minutes each), then the
+# unit tests, solutions and exercises, which fill the other workers' time meanwhile (longest first
+# is what keeps parallel workers busy until the end; xdist's own reordering by number of tests
+# is switched off in pyproject.toml). A stable sort: each notebook's cells keep their order.
+_ORDER = {"notebooks": 0, "tests": 1, "solutions": 2, "exercises": 3}
+
+
+def _run_order(item) -> int:
+    try:
+        top = Path(item.path).resolve().relative_to(Path(__file__).resolve().parent).parts[0]
+    except ValueError:
+        return len(_ORDER)
+    return _ORDER.get(top, len(_ORDER))
+
+
 def pytest_collection_modifyitems(config, items):
     for item in items:
         if item.__class__.__name__ == "IPyNbCell":
             item.add_marker(pytest.mark.notebooks)
+    items.sort(key=_run_order)

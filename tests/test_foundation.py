@@ -52,6 +52,19 @@ def test_pyproject_lower_bounds_only():
     # kernel ("loadgroup" would not do: pytest 9 ignores the node ids xdist rewrites for groups)
     addopts = _pyproject()["tool"]["pytest"]["ini_options"]["addopts"]
     assert addopts[addopts.index("-n") + 1] == "auto" and addopts[addopts.index("--dist") + 1] == "loadfile"
+    assert "--no-loadscope-reorder" in addopts       # the run order of conftest.py is kept
+
+
+def test_lecture_notebooks_are_collected_first():
+    """Longest work first keeps both CI workers busy to the end (conftest.py sorts the items)."""
+    run = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q", "-n", "0",
+                          "tests/test_foundation.py", "exercises/01_video_as_data.ipynb", "notebooks/00_tour.ipynb"],
+                         cwd=ROOT, capture_output=True, text=True, timeout=300)
+    ids = [ln for ln in run.stdout.splitlines() if "::" in ln]
+    tops = [ln.split("/")[0] for ln in ids]
+    assert run.returncode == 0 and tops == sorted(tops, key=["notebooks", "tests", "exercises"].index), run.stdout[-2000:]
+    cells = [int(ln.rsplit(" ", 1)[1]) for ln in ids if ln.startswith("notebooks/")]
+    assert cells == sorted(cells) and len(cells) > 3, "a notebook's cells keep their order"
 
 
 def test_environment_yml_covers_runtime_dependencies():

@@ -29,7 +29,6 @@ COPIED = ("notebooks", "exercises")
 # student's kernel does not: live training curves and progress bars are part of what they see.
 STUDENT_UNSET = ("LECTUREKIT_HEADLESS", "TQDM_DISABLE", "MPLBACKEND")
 SERVER_START_S = 180
-_skipped: list[str] = []
 
 
 def is_root() -> bool:
@@ -70,9 +69,7 @@ def require_browser() -> str:
     line = f"browser tests: {why}: {INSTALL}"
     if os.environ.get(CI_ENV, "").strip() not in ("", "0"):
         pytest.fail(f"{line} ({CI_ENV}=1: CI runs the browser tests, it never skips them)", pytrace=False)
-    if line not in _skipped:
-        _skipped.append(line)
-    pytest.skip(line)
+    pytest.skip(line)   # the root conftest.py prints this reason once in the summary
 
 
 # --------------------------------------------------------------------------- JupyterLab

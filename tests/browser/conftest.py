@@ -21,17 +21,12 @@ from __future__ import annotations
 
 import pytest
 
-from browser_lab import Lab, Student, _skipped, is_root, require_browser
+from browser_lab import Lab, Student, is_root, require_browser
 
 
 def pytest_configure(config):
     config.addinivalue_line(
         "markers", "browser: JupyterLab in headless Chromium (tests/browser; deselect with -m 'not browser')")
-
-
-def pytest_terminal_summary(terminalreporter, config):
-    for line in _skipped:           # one clear line, even without -rs
-        terminalreporter.write_line(f"SKIPPED {line}", yellow=True)
 
 
 @pytest.fixture(scope="session")
