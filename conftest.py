@@ -37,7 +37,7 @@ sys.modules[_spec.name] = _outside = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(_outside)
 pytest_addoption = _outside.pytest_addoption
 pytest_runtest_setup = _outside.pytest_runtest_setup
-BROWSER_SKIP = "browser tests:"   # how tests/browser/browser_lab.py starts its skip reason
+BROWSER_SKIP = "browser tests:"   # how tests/browser/browser_lab.py (require_browser) starts its skip reason
 _browser_skips: list[str] = []
 
 
@@ -54,6 +54,8 @@ def pytest_terminal_summary(terminalreporter, config):
     _outside.pytest_terminal_summary(terminalreporter, config)
     for line in _browser_skips:        # one clear line, even without -rs
         terminalreporter.write_line(f"SKIPPED {line}", yellow=True)
+
+
 pytest_configure = _outside.pytest_configure
 outside_env = _outside.outside_env
 

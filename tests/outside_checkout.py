@@ -60,6 +60,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 KERNEL_NAME = "lecturekit-outside"
 ENV_VAR = "LECTUREKIT_OUTSIDE_ENV"
+_XDIST_ROOT_VAR = "LECTUREKIT_OUTSIDE_XDIST_ROOT"   # set by the controller of a parallel run
 NOTEBOOK_FOLDERS = ("notebooks", "solutions", "exercises")
 WHEEL_SOURCES = ("pyproject.toml", "README.md", "lecturekit")
 KERNEL_PACKAGES = ("ipykernel",)  # what a Jupyter/Colab runtime has besides torch
@@ -224,39 +225,25 @@ def _remove_stale_envs() -> None:
 
 
 class _FileLock:
-    """An exclusive lock between processes on one machine: ``fcntl.flock`` where it exists, else a
-    lock file created with O_EXCL (polled). Used so that parallel pytest workers build the shared
-    environment once."""
+    """An exclusive ``fcntl.flock`` between processes on one machine, so that parallel pytest
+    workers build the shared environment once (POSIX only, as the rest of this module: the
+    environment's interpreter is ``venv/bin/python``)."""
 
-    def __init__(self, path: Path, timeout: float = 1800.0):
-        self.path, self.timeout, self._fd = Path(path), timeout, None
+    def __init__(self, path: Path):
+        self.path, self._fd = Path(path), None
 
     def __enter__(self):
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            import fcntl
-        except ImportError:  # Windows
-            start = time.monotonic()
-            while True:
-                try:
-                    self._fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-                    return self
-                except FileExistsError:
-                    if time.monotonic() - start > self.timeout:
-                        raise TimeoutError(f"waited {self.timeout:.0f} s for the lock {self.path}") from None
-                    time.sleep(0.5)
+        import fcntl
+
         self._fd = os.open(self.path, os.O_CREAT | os.O_WRONLY)
         fcntl.flock(self._fd, fcntl.LOCK_EX)
         return self
 
     def __exit__(self, *exc):
-        try:
-            import fcntl
-            fcntl.flock(self._fd, fcntl.LOCK_UN)
-            os.close(self._fd)
-        except ImportError:
-            os.close(self._fd)
-            self.path.unlink(missing_ok=True)
+        import fcntl
+
+        fcntl.flock(self._fd, fcntl.LOCK_UN)
+        os.close(self._fd)
 
 
 def xdist_shared_root(controller_pid: int) -> Path:
@@ -362,9 +349,6 @@ def get_env(config) -> OutsideEnv:
             config.add_cleanup(lambda: shutil.rmtree(env.root, ignore_errors=True))
         state["env"] = env
     return state["env"]
-
-
-_XDIST_ROOT_VAR = "LECTUREKIT_OUTSIDE_XDIST_ROOT"
 
 
 def pytest_configure(config):
